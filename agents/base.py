@@ -1,0 +1,40 @@
+"""The agent protocol every agent in the zoo implements.
+
+An agent never sees an env's answer table. It gets the env's ``TaskCard``
+(config space, fidelity metadata, demonstrations) at ``reset``, then plays
+text: ``act`` returns the action string for ``env.step`` and ``observe``
+receives what the env answered. Agents that learn from lower fidelities
+implement ``fit``; the benchmark runner only ever passes training envs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from gymnasium_llmconfig.card import TaskCard
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Minimal interface: usable with a plain ``gymnasium.make`` loop."""
+
+    name: str
+
+    def reset(self, card: TaskCard, seed: int | None = None) -> None:
+        """Start an episode on the env described by ``card``."""
+
+    def act(self, observation: str) -> str:
+        """Return the next action text (a JSON config or an ``exec_config`` tool call)."""
+
+    def observe(self, observation: str, reward: float, info: dict[str, Any]) -> None:
+        """Receive the env's answer to the last action."""
+
+
+@runtime_checkable
+class LearningAgent(Agent, Protocol):
+    """An agent that learns from training (lower-fidelity) envs before it plays."""
+
+    def fit(self, train_env_ids: Sequence[str]) -> None:
+        """Learn from the given training env ids (never a test env)."""

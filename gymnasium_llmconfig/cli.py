@@ -1,0 +1,141 @@
+"""The ``llmconfig`` command line: list envs, play one, manage data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gymnasium_llmconfig import data
+from gymnasium_llmconfig.config_space import format_value
+from gymnasium_llmconfig.registry import load_problem, load_registry
+
+app = typer.Typer(help="Gymnasium envs for configuring expensive LLM experiments from real runs.", no_args_is_help=True)
+data_app = typer.Typer(help="Find, verify and download the raw data files.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a user-facing error (no traceback) and return the exit to raise."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command("envs")
+def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pretrain).")] = None) -> None:
+    """List env ids with task, fidelity, role, number of configs, best and worst value."""
+    registry = load_registry()
+    if task is not None:
+        try:
+            registry.task(task)
+        except KeyError as exc:
+            raise fail(str(exc.args[0])) from None
+    table = Table(title="LLMConfig envs")
+    table.add_column("env id", no_wrap=True)
+    for column in ("task", "fidelity", "role", "configs", "best", "worst"):
+        table.add_column(column, overflow="fold")
+    for env_id in registry.env_ids(task=task):
+        spec, fidelity = registry.env(env_id)
+        try:
+            problem = load_problem(env_id)
+        except data.DataError:
+            table.add_row(env_id, spec.name, fidelity.name, fidelity.role, "-", "[yellow]data missing[/]", "-")
+            continue
+        size = str(len(problem.space)) if problem.space.is_finite else "inf"
+        table.add_row(env_id, spec.name, fidelity.name, fidelity.role, size,
+                      format_value(problem.best_value), format_value(problem.worst_value))
+    console.print(table)
+
+
+@app.command("play")
+def play(
+    env_id: Annotated[str, typer.Argument(help="An env id from `llmconfig envs`.")],
+    budget: Annotated[int, typer.Option(min=1, help="Number of trials.")] = 5,
+    reveal_names: Annotated[bool, typer.Option(help="Show dataset and benchmark names.")] = False,
+) -> None:
+    """Play one episode at the terminal: type a JSON config per trial (Ctrl-D to quit)."""
+    from gymnasium_llmconfig.env import LLMConfigEnv
+
+    try:
+        env = LLMConfigEnv(env_id, budget=budget, reveal_names=reveal_names, on_invalid="ignore")
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    except data.DataError as exc:
+        raise fail(str(exc)) from None
+    prompt, _ = env.reset()
+    console.print(prompt, markup=False, highlight=False)
+    total = 0.0
+    while True:
+        try:
+            action = console.input("\n[bold cyan]your config>[/] ")
+        except (EOFError, KeyboardInterrupt):
+            console.print("\nStopped.")
+            break
+        text, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        console.print(text, markup=False, highlight=False)
+        if terminated or truncated:
+            console.print(f"\nEpisode over. Return {total:.4f}; normalized regret of your best: "
+                          f"{info['normalized_regret']:.4f}", highlight=False)
+            break
+
+
+@data_app.command("status")
+def data_status() -> None:
+    """Where each source file is found, whether it verifies, and its licence."""
+    table = Table(title="LLMConfig data sources")
+    for column in ("source", "file", "found where", "verified", "licence"):
+        table.add_column(column, overflow="fold")
+    for source in _all_sources():
+        st = data.status(source)
+        verified = "[green]yes[/]" if st.verified else ("[red]NO (refused)[/]" if st.found else "no")
+        where = f"{st.where}: {st.found}" if st.found else "[yellow]missing[/]"
+        table.add_row(source.name, source.path, where, verified, source.licence or "-")
+    console.print(table)
+    console.print(f"Mirror: ${data.sources.DATA_DIR_ENV}; cache: {data.cache_dir()}", highlight=False)
+
+
+@data_app.command("pull")
+def data_pull(
+    sources: Annotated[list[str] | None, typer.Argument(help="Source names (default: every missing one).")] = None,
+    force: Annotated[bool, typer.Option(help="Download even if a verified copy exists.")] = False,
+) -> None:
+    """Download source files into the user cache (verified by sha256, written atomically)."""
+    known = {s.name: s for s in _all_sources()}
+    unknown = [name for name in sources or [] if name not in known]
+    if unknown:
+        raise fail(f"unknown source(s) {unknown}; known: {', '.join(known)}")
+    chosen = [known[n] for n in sources] if sources else [s for s in known.values() if s.fetchable]
+    failures = 0
+    for source in chosen:
+        st = data.status(source)
+        if st.verified and not force:
+            console.print(f"[green]ok[/] {source.name} ({st.where})", highlight=False)
+            continue
+        try:
+            path = data.pull(source, force=force)
+            console.print(f"[green]pulled[/] {source.name} -> {path}", highlight=False)
+        except data.DataError as exc:
+            failures += 1
+            console.print(f"[red]failed[/] {source.name}: {exc}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _all_sources() -> list[data.DataSource]:
+    seen: dict[str, data.DataSource] = {}
+    for task in load_registry().tasks.values():
+        for source in task.sources.values():
+            seen.setdefault(source.name, source)
+    return list(seen.values())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

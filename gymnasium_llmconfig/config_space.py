@@ -1,0 +1,335 @@
+"""Configuration spaces: what an agent may propose in one environment.
+
+Every env owns one :class:`ConfigSpace`. The env turns a parsed proposal into
+a *canonical* config with :meth:`ConfigSpace.canonicalize` (or learns why it is
+invalid), looks the canonical config up by :meth:`ConfigSpace.key`, and shows
+the space to text agents with :meth:`ConfigSpace.describe`. Structured agents
+(BO, RL) use :meth:`sample`, :meth:`encode` and, for finite spaces,
+:meth:`enumerate`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Config = dict[str, Any]
+
+#: Key under which a finite space accepts the index of a config in ``enumerate()``.
+CONFIG_ID_KEY = "config_id"
+
+
+class InvalidConfig(ValueError):
+    """A proposal that is not a member of the space; the message says why."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One tunable knob with its allowed values.
+
+    ``choices`` are sorted ascending for numeric parameters. A proposed number
+    is snapped to the nearest choice when it lies within ``rel_tol`` (relative)
+    or ``abs_tol`` (absolute) of it, so that ``0.00195`` means the grid value
+    ``2**-9`` and ``0.1`` means the ratio ``0.1000``.
+    """
+
+    name: str
+    choices: tuple[Any, ...]
+    description: str = ""
+    kind: str = "float"  # "float" | "int" | "bool" | "str"
+    log: bool = False
+    rel_tol: float = 0.0
+    abs_tol: float = 0.0
+    unit: str = ""
+    default: Any = None  # value assumed when a proposal omits the parameter (e.g. 0 for a mixture ratio)
+    _sorted: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.choices:
+            raise ValueError(f"parameter {self.name!r} has no choices")
+        numeric = self.kind in ("float", "int")
+        object.__setattr__(self, "_sorted", tuple(sorted(self.choices)) if numeric else ())
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("float", "int")
+
+    def snap(self, value: Any) -> Any:
+        """Return the choice ``value`` denotes, or raise :class:`InvalidConfig`."""
+        if self.kind == "bool":
+            return _parse_bool(self.name, value)
+        if self.kind == "str":
+            text = str(value).strip()
+            for choice in self.choices:
+                if text.lower() == str(choice).lower():
+                    return choice
+            raise InvalidConfig(f"{self.name}={value!r} is not one of {list(self.choices)}")
+        number = _parse_number(self.name, value)
+        grid = self._sorted
+        i = bisect.bisect_left(grid, number)
+        best = None
+        for j in (i - 1, i):
+            if 0 <= j < len(grid):
+                cand = grid[j]
+                if best is None or abs(cand - number) < abs(best - number):
+                    best = cand
+        assert best is not None
+        tol = max(self.abs_tol, self.rel_tol * abs(best))
+        if abs(best - number) <= tol:
+            return int(best) if self.kind == "int" else best
+        shown = ", ".join(format_value(c) for c in grid)
+        raise InvalidConfig(f"{self.name}={format_value(number)} is not an allowed value; choose one of [{shown}]")
+
+    def unit_position(self, value: Any) -> float:
+        """Position of a choice in [0, 1] (log scale when ``log``), for vector encodings."""
+        if self.kind in ("bool", "str"):
+            idx = list(self.choices).index(value)
+            return idx / max(len(self.choices) - 1, 1)
+        lo, hi = self._sorted[0], self._sorted[-1]
+        if hi == lo:
+            return 0.0
+        if self.log:
+            return (math.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        return (value - lo) / (hi - lo)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "choices": list(self.choices),
+            "description": self.description,
+            "log": self.log,
+            "unit": self.unit,
+        }
+
+
+class ConfigSpace(ABC):
+    """The set of configs one env accepts."""
+
+    parameters: tuple[Parameter, ...]
+
+    @abstractmethod
+    def canonicalize(self, config: Mapping[str, Any]) -> Config:
+        """Return the canonical member ``config`` denotes or raise :class:`InvalidConfig`."""
+
+    @abstractmethod
+    def key(self, canonical: Mapping[str, Any]) -> Hashable:
+        """A hashable identity of a canonical config (for lookups and repeats)."""
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> Config:
+        """A uniformly drawn canonical member."""
+
+    @abstractmethod
+    def encode(self, canonical: Mapping[str, Any]) -> np.ndarray:
+        """A fixed-length float vector in [0, 1]^dim for model-based agents."""
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Length of :meth:`encode` vectors."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The space as text, for the prompt's Context section."""
+
+    @property
+    def is_finite(self) -> bool:
+        return False
+
+    def enumerate(self) -> list[Config]:
+        raise TypeError(f"{type(self).__name__} is not finite: use sample(rng) instead of enumerate()")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def contains(self, config: Mapping[str, Any]) -> bool:
+        try:
+            self.canonicalize(config)
+        except InvalidConfig:
+            return False
+        return True
+
+    def canonical_text(self, canonical: Mapping[str, Any]) -> str:
+        """Compact JSON with parameters in space order: the form shown to and matched against agents."""
+        return json.dumps({k: canonical[k] for k in self.names if k in canonical}, separators=(", ", ": "))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"parameters": [p.to_dict() for p in self.parameters], "finite": self.is_finite}
+
+
+class FiniteConfigSpace(ConfigSpace):
+    """A space given by the list of configs that were actually run.
+
+    Each parameter's choices are the distinct values seen; a proposal must snap
+    to a tuple that is in the list. A proposal may also name a config by its
+    position in :meth:`enumerate` as ``{"config_id": k}``.
+    """
+
+    def __init__(self, parameters: Sequence[Parameter], configs: Sequence[Mapping[str, Any]]):
+        self.parameters = tuple(parameters)
+        self._by_name = {p.name: p for p in self.parameters}
+        self._lower = {p.name.lower(): p.name for p in self.parameters}
+        self._configs: list[Config] = [{p.name: c[p.name] for p in self.parameters} for c in configs]
+        self._index = {self.key(c): i for i, c in enumerate(self._configs)}
+        if len(self._index) != len(self._configs):
+            raise ValueError("FiniteConfigSpace got duplicate configs")
+        self._encoded = np.array(
+            [[p.unit_position(c[p.name]) for p in self.parameters] for c in self._configs], dtype=np.float64
+        )
+
+    @property
+    def is_finite(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self._configs)
+
+    def enumerate(self) -> list[Config]:
+        return [dict(c) for c in self._configs]
+
+    def index(self, canonical: Mapping[str, Any]) -> int:
+        """Position of a canonical config in :meth:`enumerate`."""
+        return self._index[self.key(canonical)]
+
+    def key(self, canonical: Mapping[str, Any]) -> Hashable:
+        return tuple(canonical[n] for n in self.names)
+
+    def canonicalize(self, config: Mapping[str, Any]) -> Config:
+        if not isinstance(config, Mapping):
+            raise InvalidConfig(f"a config must be a JSON object, got {type(config).__name__}")
+        if CONFIG_ID_KEY in config and len(config) == 1:
+            return self._by_id(config[CONFIG_ID_KEY])
+        values: Config = {}
+        unknown = []
+        for raw_key, raw_value in config.items():
+            name = self._lower.get(str(raw_key).strip().lower())
+            if name is None:
+                unknown.append(str(raw_key))
+            else:
+                values[name] = raw_value
+        if unknown:
+            raise InvalidConfig(f"unknown parameter(s) {unknown}; the parameters are {list(self.names)}")
+        for p in self.parameters:
+            if p.name not in values and p.default is not None:
+                values[p.name] = p.default
+        missing = [n for n in self.names if n not in values]
+        if missing:
+            raise InvalidConfig(f"missing parameter(s) {missing}; every config needs {list(self.names)}")
+        canonical = {n: self._by_name[n].snap(values[n]) for n in self.names}
+        if self.key(canonical) not in self._index:
+            raise InvalidConfig(
+                f"{self.canonical_text(canonical)} was not run in this environment; "
+                f"propose one of the {len(self)} listed configurations"
+            )
+        return canonical
+
+    def _by_id(self, raw: Any) -> Config:
+        try:
+            idx = int(raw)
+            if idx != float(raw):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InvalidConfig(f"{CONFIG_ID_KEY} must be an integer, got {raw!r}") from None
+        if not 0 <= idx < len(self._configs):
+            raise InvalidConfig(f"{CONFIG_ID_KEY}={idx} is out of range 0..{len(self._configs) - 1}")
+        return dict(self._configs[idx])
+
+    def sample(self, rng: np.random.Generator) -> Config:
+        return dict(self._configs[int(rng.integers(len(self._configs)))])
+
+    @property
+    def dim(self) -> int:
+        return len(self.parameters)
+
+    def encode(self, canonical: Mapping[str, Any]) -> np.ndarray:
+        return self._encoded[self.index(canonical)].copy()
+
+    def encode_all(self) -> np.ndarray:
+        """Encodings of every config, in :meth:`enumerate` order."""
+        return self._encoded.copy()
+
+    def describe(self) -> str:
+        lines = []
+        for p in self.parameters:
+            shown = ", ".join(format_value(c) for c in p.choices)
+            unit = f" [{p.unit}]" if p.unit else ""
+            desc = f": {p.description}" if p.description else ""
+            lines.append(f"- {p.name}{unit}{desc}. Values: {shown}")
+        full_product = math.prod(len(p.choices) for p in self.parameters)
+        if full_product != len(self):
+            lines.append(
+                f"Only {len(self)} of the {full_product} combinations were run; "
+                f"a config must be one of them (you may also send {{\"{CONFIG_ID_KEY}\": k}} "
+                "to pick the k-th listed configuration)."
+            )
+        return "\n".join(lines)
+
+
+def format_value(value: Any) -> str:
+    """Short, exact-enough text for a number (4 significant digits for floats)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if v == 0:
+            return "0"
+        if 1e-3 <= abs(v) < 1e5:
+            return f"{v:.4g}"
+        return f"{v:.4g}".replace("e-0", "e-").replace("e+0", "e+").replace("e+", "e")
+    return str(value)
+
+
+def _parse_number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise InvalidConfig(f"{name} must be a number, got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace("_", "").replace(",", "")
+        try:
+            number = _parse_number_text(text)
+        except ValueError:
+            raise InvalidConfig(f"{name} must be a number, got {value!r}") from None
+    else:
+        raise InvalidConfig(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise InvalidConfig(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def _parse_number_text(text: str) -> float:
+    """Numbers as people write them: ``3e-4``, ``2^-9``, ``2**-9``, ``1/512``, ``256K``."""
+    lowered = text.lower()
+    for pow_sign in ("**", "^"):
+        if pow_sign in lowered:
+            base, _, exp = lowered.partition(pow_sign)
+            return float(base) ** float(exp)
+    if "/" in lowered:
+        num, _, den = lowered.partition("/")
+        return float(num) / float(den)
+    suffixes = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
+    if lowered and lowered[-1] in suffixes and lowered[:-1]:
+        return float(lowered[:-1]) * suffixes[lowered[-1]]
+    return float(lowered)
+
+
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "t"):
+        return True
+    if text in ("false", "0", "no", "f"):
+        return False
+    raise InvalidConfig(f"{name} must be true or false, got {value!r}")

@@ -1,0 +1,275 @@
+"""The registry: every task, fidelity, env id, data source and suite, read from YAML.
+
+``registry.yaml`` in the package is the single source of truth. More YAML files
+can be added with ``$LLMCONFIG_REGISTRY`` (paths separated by ``os.pathsep``; a
+directory means its ``registry.yaml``) or with ``include:`` lists, so a user's
+collected sweep becomes an env without code. A task's ``format`` names the
+builder that turns its data into problems (``table`` for anything tabular).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gymnasium_llmconfig.data.sources import DataSource
+
+REGISTRY_ENV = "LLMCONFIG_REGISTRY"
+PACKAGE_REGISTRY = Path(__file__).with_name("registry.yaml")
+ROLES = ("low", "medium", "high")
+
+#: Built-in formats; ``format: "package.module:function"`` names any other builder.
+FORMATS = {
+    "table": "gymnasium_llmconfig.tasks.table:build_problem",
+    "hwgpt": "gymnasium_llmconfig.tasks.arch.builder:build_problem",
+}
+
+
+class RegistryError(ValueError):
+    """A registry file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class FidelitySpec:
+    """One fidelity of a task: one env."""
+
+    env_id: str
+    name: str
+    role: str
+    select: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task as declared in YAML; ``options`` holds the format-specific keys."""
+
+    name: str
+    title: str
+    description: str
+    format: str
+    sources: Mapping[str, DataSource]
+    fidelities: tuple[FidelitySpec, ...]
+    options: Mapping[str, Any]
+    origin: Path
+
+    def builder(self) -> Callable[..., Any]:
+        target = FORMATS.get(self.format, self.format)
+        module_name, _, func_name = target.partition(":")
+        if not func_name:
+            raise RegistryError(f"{self.origin}: task {self.name!r} has unknown format {self.format!r}; "
+                                f"use one of {sorted(FORMATS)} or 'module:function'")
+        return getattr(importlib.import_module(module_name), func_name)
+
+    def fidelity_index(self, env_id: str) -> int:
+        return next(i for i, f in enumerate(self.fidelities) if f.env_id == env_id)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A named selection of envs with a train/test split by role."""
+
+    name: str
+    description: str
+    tasks: tuple[str, ...]
+    train_roles: tuple[str, ...]
+    test_roles: tuple[str, ...]
+
+
+@dataclass
+class Registry:
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    suites: dict[str, SuiteSpec] = field(default_factory=dict)
+    envs: dict[str, tuple[TaskSpec, FidelitySpec]] = field(default_factory=dict)
+
+    def env(self, env_id: str) -> tuple[TaskSpec, FidelitySpec]:
+        try:
+            return self.envs[_strip_namespace(env_id)]
+        except KeyError:
+            raise KeyError(unknown_env_message(env_id, self.envs)) from None
+
+    def env_ids(self, task: str | None = None, roles: tuple[str, ...] | None = None) -> list[str]:
+        out = []
+        for spec in self.tasks.values():
+            if task is not None and spec.name.lower() != task.lower():
+                continue
+            out.extend(f.env_id for f in spec.fidelities if roles is None or f.role in roles)
+        return out
+
+    def task(self, name: str) -> TaskSpec:
+        for spec in self.tasks.values():
+            if spec.name.lower() == name.lower():
+                return spec
+        close = difflib.get_close_matches(name, list(self.tasks), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"No task named {name!r}; tasks are {', '.join(self.tasks)}.{hint}")
+
+    def suite(self, name: str) -> SuiteSpec:
+        if name not in self.suites:
+            raise KeyError(f"No suite named {name!r}; suites are {', '.join(self.suites)}.")
+        return self.suites[name]
+
+    def __iter__(self) -> Iterator[tuple[TaskSpec, FidelitySpec]]:
+        return iter(self.envs.values())
+
+
+def unknown_env_message(env_id: str, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(_strip_namespace(env_id), list(known), n=5, cutoff=0.5)
+    hint = f" Closest ids: {', '.join(close)}." if close else ""
+    return f"No LLMConfig env {env_id!r}.{hint} Run `llmconfig envs` to list them all."
+
+
+def _strip_namespace(env_id: str) -> str:
+    return env_id.split(":", 1)[1] if ":" in env_id else env_id
+
+
+def registry_paths() -> list[Path]:
+    paths = [PACKAGE_REGISTRY]
+    for part in os.environ.get(REGISTRY_ENV, "").split(os.pathsep):
+        if part.strip():
+            path = Path(part.strip()).expanduser()
+            paths.append(path / "registry.yaml" if path.is_dir() else path)
+    return paths
+
+
+@lru_cache(maxsize=8)
+def _load(paths: tuple[Path, ...]) -> Registry:
+    registry = Registry()
+    seen: set[Path] = set()
+    for path in paths:
+        _load_file(path, registry, seen)
+    return registry
+
+
+def load_registry() -> Registry:
+    """The merged registry of the package and ``$LLMCONFIG_REGISTRY`` (cached per path list)."""
+    return _load(tuple(registry_paths()))
+
+
+def _load_file(path: Path, registry: Registry, seen: set[Path]) -> None:
+    path = path.resolve()
+    if path in seen:
+        return
+    seen.add(path)
+    if not path.is_file():
+        raise RegistryError(f"Registry file {path} does not exist (check ${REGISTRY_ENV} or include: entries).")
+    try:
+        doc = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"Registry file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise RegistryError(f"Registry file {path} must be a mapping with 'tasks', 'suites' or 'include'.")
+    sources = {name: _source(path, name, raw) for name, raw in (doc.get("sources") or {}).items()}
+    for raw in _as_list(doc.get("tasks"), path, "tasks"):
+        task = _task(path, raw, sources)
+        if task.name in registry.tasks:
+            raise RegistryError(f"{path}: task {task.name!r} is declared twice")
+        registry.tasks[task.name] = task
+        for fid in task.fidelities:
+            if fid.env_id in registry.envs:
+                raise RegistryError(f"{path}: env id {fid.env_id!r} is declared twice")
+            registry.envs[fid.env_id] = (task, fid)
+    for name, raw in (doc.get("suites") or {}).items():
+        registry.suites[name] = _suite(path, name, raw)
+    for include in _as_list(doc.get("include"), path, "include"):
+        _load_file(path.parent / str(include), registry, seen)
+
+
+def _as_list(value: Any, path: Path, key: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RegistryError(f"{path}: '{key}' must be a list")
+    return value
+
+
+def _require(raw: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in raw:
+        raise RegistryError(f"{where}: missing required key {key!r}")
+    return raw[key]
+
+
+def _source(path: Path, name: str, raw: Mapping[str, Any]) -> DataSource:
+    where = f"{path}: source {name!r}"
+    if "file" in raw:
+        local = (path.parent / str(raw["file"])).resolve()
+        return DataSource(name=name, path=str(raw["file"]), sha256=str(raw.get("sha256", "")),
+                          licence=str(raw.get("licence", "")), citation=str(raw.get("citation", "")), local=local)
+    return DataSource(
+        name=name,
+        path=str(_require(raw, "path", where)),
+        url=str(_require(raw, "url", where)),
+        sha256=str(_require(raw, "sha256", where)),
+        licence=str(raw.get("licence", "")),
+        citation=str(raw.get("citation", "")),
+    )
+
+
+def _task(path: Path, raw: Mapping[str, Any], shared_sources: Mapping[str, DataSource]) -> TaskSpec:
+    name = str(_require(raw, "name", f"{path}: a task"))
+    where = f"{path}: task {name!r}"
+    sources: dict[str, DataSource] = {}
+    for item in _as_list(raw.get("sources"), path, f"tasks[{name}].sources"):
+        if isinstance(item, str):
+            if item not in shared_sources:
+                raise RegistryError(f"{where}: unknown source {item!r}; declare it under the file's 'sources'")
+            sources[item] = shared_sources[item]
+        else:
+            src = _source(path, str(_require(item, "name", where)), item)
+            sources[src.name] = src
+    fidelities = tuple(_fidelity(where, f) for f in _as_list(raw.get("fidelities"), path, f"{name}.fidelities"))
+    known = {"name", "title", "description", "format", "sources", "fidelities"}
+    return TaskSpec(
+        name=name,
+        title=str(raw.get("title", name)),
+        description=str(_require(raw, "description", where)).strip(),
+        format=str(_require(raw, "format", where)),
+        sources=sources,
+        fidelities=fidelities,
+        options={k: v for k, v in raw.items() if k not in known},
+        origin=path,
+    )
+
+
+def _fidelity(where: str, raw: Mapping[str, Any]) -> FidelitySpec:
+    env_id = str(_require(raw, "env_id", f"{where}: a fidelity"))
+    here = f"{where}, env {env_id!r}"
+    role = str(_require(raw, "role", here))
+    if role not in ROLES:
+        raise RegistryError(f"{here}: role must be one of {ROLES}, got {role!r}")
+    known = {"env_id", "name", "role", "select", "metadata"}
+    return FidelitySpec(
+        env_id=env_id,
+        name=str(raw.get("name", env_id)),
+        role=role,
+        select=dict(raw.get("select") or {}),
+        metadata=dict(raw.get("metadata") or {}),
+        options={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def _suite(path: Path, name: str, raw: Mapping[str, Any]) -> SuiteSpec:
+    tasks = raw.get("tasks", "all")
+    return SuiteSpec(
+        name=name,
+        description=str(raw.get("description", "")),
+        tasks=tuple(tasks) if isinstance(tasks, list) else ("all",),
+        train_roles=tuple(raw.get("train_roles", ("low", "medium"))),
+        test_roles=tuple(raw.get("test_roles", ("high",))),
+    )
+
+
+@lru_cache(maxsize=256)
+def load_problem(env_id: str, *, reveal_names: bool = False, target: str | None = None, download: bool = False) -> Any:
+    """Build (once per process) the :class:`~gymnasium_llmconfig.problem.Problem` behind an env id."""
+    task, fidelity = load_registry().env(env_id)
+    return task.builder()(task, fidelity, reveal_names=reveal_names, target=target, download=download)

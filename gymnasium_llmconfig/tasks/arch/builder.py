@@ -1,0 +1,53 @@
+"""The ``hwgpt`` registry format: an Arch fidelity (GPT scale) from its pinned surrogate weights."""
+
+from __future__ import annotations
+
+from gymnasium_llmconfig.data import cache_dir, locate
+from gymnasium_llmconfig.problem import FidelityInfo, TaskInfo
+from gymnasium_llmconfig.registry import FidelitySpec, RegistryError, TaskSpec
+from gymnasium_llmconfig.tasks.arch.problem import ArchProblem
+
+
+def build_problem(
+    task: TaskSpec,
+    fidelity: FidelitySpec,
+    *,
+    reveal_names: bool = False,
+    target: str | None = None,
+    download: bool = False,
+) -> ArchProblem:
+    """Build one scale's problem; keys: task ``metric``/``pool_size``/``pool_seed``, fidelity ``scale``/``weights``."""
+    if target is not None:
+        raise ValueError(f"Task {task.name} has a single target (perplexity/max + FLOPs/max); do not pass target=")
+    for key in ("scale", "weights"):
+        if key not in fidelity.options:
+            raise RegistryError(f"{task.origin}: Arch env {fidelity.env_id!r} needs a {key!r} key")
+    source_name = str(fidelity.options["weights"])
+    if source_name not in task.sources:
+        raise RegistryError(f"{task.origin}: Arch env {fidelity.env_id!r} names unknown source {source_name!r}")
+    weights = locate(task.sources[source_name], download=download, needed_by=fidelity.env_id)
+    metric = task.options.get("metric") or {}
+    info = TaskInfo(
+        name=task.name,
+        title=task.title,
+        description=str(task.options.get("description_revealed", task.description) if reveal_names else task.description),
+        metric_name=str(metric.get("name", "perplexity/max + FLOPs/max")),
+        direction="minimize",
+        metric_description=str(metric.get("description", "")),
+    )
+    fid = FidelityInfo(
+        name=str(fidelity.options.get("name_revealed", fidelity.name) if reveal_names else fidelity.name),
+        role=fidelity.role,
+        metadata=dict(fidelity.metadata),
+        description=str(fidelity.options.get("description", "")),
+    )
+    return ArchProblem(
+        fidelity.env_id,
+        info,
+        fid,
+        scale=str(fidelity.options["scale"]),
+        weights_path=weights,
+        cache_dir=cache_dir() / "arch",
+        pool_size=int(task.options.get("pool_size", 10_000)),
+        pool_seed=int(task.options.get("pool_seed", 0)),
+    )
