@@ -183,3 +183,11 @@ def test_cached_surrogate_runs_without_torch(data_dir: Path, tmp_path: Path) -> 
     )
     assert proc.returncode == 0, proc.stderr
     assert 15 < float(proc.stdout.strip()) < 50
+
+
+def test_missing_torch_on_first_conversion_is_explained(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'gymnasium-llmconfig\[arch\]'"):
+        load_surrogate("m", data_dir / "perplexity_m.pt", tmp_path / "fresh-cache")

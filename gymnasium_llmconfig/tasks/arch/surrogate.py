@@ -200,7 +200,13 @@ def load_surrogate(
 
 def _load_torch_state_dict(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """fc1..fc5 (weight, bias) as float32 numpy arrays; the only place torch is imported."""
-    import torch  # noqa: PLC0415 - deliberately lazy: the package must not import torch
+    try:
+        import torch  # noqa: PLC0415 - deliberately lazy: the package must not import torch
+    except ImportError:
+        raise ModuleNotFoundError(
+            "Arch envs need PyTorch once per scale, to convert the HW-GPT-Bench weights "
+            f"({path.name}) into a torch-free cache: pip install 'gymnasium-llmconfig[arch]'"
+        ) from None
 
     state = torch.load(path, map_location="cpu", weights_only=True)
     layers = []
