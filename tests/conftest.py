@@ -19,3 +19,9 @@ def require_data(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"data mirror file {path} is missing (set LLMCONFIG_DATA_DIR)")
     return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The HW-GPT-Bench folder of the mirror (weights and reference CSVs)."""
+    return require_data("hwgpt/reference_s.csv").parent

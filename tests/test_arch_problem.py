@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,21 +12,7 @@ from gymnasium_llmconfig.config_space import InvalidConfig
 from gymnasium_llmconfig.problem import FidelityInfo, TaskInfo
 from gymnasium_llmconfig.tasks.arch import ArchProblem, formulas
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TASK = TaskInfo("arch", "Architecture", "choose a GPT architecture", "ppl/max_ppl + flops/max_flops", "minimize")
-
-
-def hwgpt_dir() -> Path:
-    root = os.environ.get("LLMCONFIG_DATA_DIR") or str(REPO_ROOT.parent / "shared" / "llmconfig-data")
-    return Path(root) / "hwgpt"
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    d = hwgpt_dir()
-    if not (d / "perplexity_s.pt").is_file():
-        pytest.skip(f"HW-GPT-Bench weights not found in {d} (set LLMCONFIG_DATA_DIR to the data mirror)")
-    return d
 
 
 @pytest.fixture(scope="module")

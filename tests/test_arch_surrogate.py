@@ -23,26 +23,12 @@ from gymnasium_llmconfig.tasks.arch.surrogate import (
     encode_inputs,
     load_surrogate,
     npz_cache_path,
-    sha256_file,
 )
+from gymnasium_llmconfig.data.sources import sha256_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCALES = ("s", "m", "l")
 FIELDS = ("embed_dim", "n_layer", "heads", "mlp_ratios", "bias")
-
-
-def hwgpt_dir() -> Path:
-    """``$LLMCONFIG_DATA_DIR/hwgpt``, defaulting to the mirror beside the checkout."""
-    root = os.environ.get("LLMCONFIG_DATA_DIR") or str(REPO_ROOT.parent / "shared" / "llmconfig-data")
-    return Path(root) / "hwgpt"
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    d = hwgpt_dir()
-    if not (d / "reference_s.csv").is_file():
-        pytest.skip(f"HW-GPT-Bench reference data not found in {d} (set LLMCONFIG_DATA_DIR to the data mirror)")
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +100,7 @@ def test_npz_cache_is_reused_and_stale_one_replaced(data_dir: Path, tmp_path: Pa
     first = load_surrogate("s", pt, tmp_path)
     path = npz_cache_path(tmp_path, "s")
     with np.load(path) as z:
-        assert str(z["source_sha256"]) == sha256_file(pt)
+        assert str(z["source_sha256"]) == sha256_of(pt)
     # Cache-only load (no .pt) works for a pinned file.
     again = load_surrogate("s", None, tmp_path)
     cfg = ArchConfigSpace("s").sample(np.random.default_rng(0))
@@ -130,7 +116,7 @@ def test_npz_cache_is_reused_and_stale_one_replaced(data_dir: Path, tmp_path: Pa
     fresh = load_surrogate("s", pt, tmp_path)
     assert fresh.predict(cfg) == first.predict(cfg)
     with np.load(path) as z:
-        assert str(z["source_sha256"]) == sha256_file(pt)
+        assert str(z["source_sha256"]) == sha256_of(pt)
 
     # A corrupt cache is replaced too; no temp files are left behind.
     path.write_bytes(b"not an npz")

@@ -14,7 +14,6 @@ upstream float32 values.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gymnasium_llmconfig.data.sources import sha256_of
 
 from gymnasium_llmconfig.config_space import InvalidConfig
 from gymnasium_llmconfig.tasks.arch.space import ArchBatch, ScaleSpec, get_scale
@@ -149,14 +150,6 @@ class PerplexitySurrogate:
 
 
 # ------------------------------------------------------------------ loading
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def npz_cache_path(cache_dir: Path, scale: str) -> Path:
     return Path(cache_dir) / f"hwgpt_perplexity_{get_scale(scale).name}.npz"
 
@@ -184,7 +177,7 @@ def load_surrogate(
             "see hwgpt/README.md for the pinned URL and sha256)"
         )
     weights_path = Path(weights_path)
-    sha = sha256_file(weights_path)
+    sha = sha256_of(weights_path)
     if verify_sha256 and sha not in known:
         raise ValueError(
             f"{weights_path} has sha256 {sha}, which is not a pinned HW-GPT-Bench perplexity_{spec.name}.pt "
