@@ -1,0 +1,72 @@
+"""The one interface every LLM backend implements, its errors, and a factory.
+
+A backend turns a chat (a list of ``{"role", "content"}`` messages) into the
+assistant's next reply::
+
+    backend.generate(messages, max_new_tokens=512, temperature=0.7, seed=0) -> str
+
+Heavy dependencies (torch/transformers, openai) are imported only when a
+backend is built, so ``import agents.llm`` is cheap and works without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, str]
+
+#: Backend names accepted by :func:`make_backend` (and the agent's ``backend=`` argument).
+BACKENDS = ("transformers", "openai", "llama-cpp")
+
+
+class BackendError(RuntimeError):
+    """A backend could not produce a reply (the message says why and what to do)."""
+
+
+class BackendUnavailable(BackendError):
+    """A package or model file the backend needs is missing."""
+
+
+class BackendAuthError(BackendError):
+    """The server refused the credentials (HTTP 401/403)."""
+
+
+class BackendConnectionError(BackendError):
+    """The server could not be reached, or kept failing after all retries."""
+
+
+@runtime_checkable
+class ChatBackend(Protocol):
+    """Chat completion: messages in, the assistant's reply text out."""
+
+    name: str
+
+    def generate(
+        self, messages: Sequence[Message], max_new_tokens: int, temperature: float, seed: int | None
+    ) -> str:
+        """Return the next assistant message for ``messages``.
+
+        ``temperature <= 0`` means greedy decoding; ``seed`` makes sampling
+        reproducible where the backend allows it.
+        """
+
+
+def make_backend(kind: str = "transformers", **kwargs: Any) -> ChatBackend:
+    """Build a backend by name: ``"transformers"`` (local), ``"openai"`` (served)."""
+    kind = kind.strip().lower().replace("_", "-")
+    if kind in ("transformers", "hf", "local"):
+        from agents.llm.hf import TransformersBackend
+
+        return TransformersBackend(**kwargs)
+    if kind in ("openai", "served", "vllm"):
+        from agents.llm.openai_chat import OpenAIBackend
+
+        return OpenAIBackend(**kwargs)
+    if kind in ("llama-cpp", "llamacpp", "llama.cpp"):
+        raise BackendUnavailable(
+            "the llama-cpp backend is not built in: llama-cpp-python compiles llama.cpp from source. "
+            "Serve a GGUF with llama.cpp's `llama-server` and use backend='openai' with "
+            "base_url='http://127.0.0.1:8080/v1' instead, or backend='transformers' (loads GGUF via gguf_file=)."
+        )
+    raise ValueError(f"unknown LLM backend {kind!r}; choose one of {BACKENDS}")
