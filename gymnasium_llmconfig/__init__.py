@@ -16,6 +16,10 @@ from gymnasium_llmconfig.registry import load_registry, unknown_env_message
 __version__ = "0.1.0"
 
 ENTRY_POINT = "gymnasium_llmconfig.env:LLMConfigEnv"
+#: Every made env gets BudgetTruncation, which reads T from the env (``make(id, budget=T)``).
+BUDGET_WRAPPER = gymnasium.envs.registration.WrapperSpec(
+    "BudgetTruncation", "wrappers.budget:BudgetTruncation", {"budget": None}
+)
 
 
 def register_envs() -> list[str]:
@@ -28,6 +32,7 @@ def register_envs() -> list[str]:
                 entry_point=ENTRY_POINT,
                 kwargs={"env_id": fidelity.env_id},
                 disable_env_checker=True,
+                additional_wrappers=(BUDGET_WRAPPER,),
             )
         ids.append(fidelity.env_id)
     return ids

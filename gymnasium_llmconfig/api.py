@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gymnasium_llmconfig.config_space import CONFIG_ID_KEY, InvalidConfig
+from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.problem import Problem
 from gymnasium_llmconfig.registry import Registry, TaskSpec, load_problem, load_registry
 
@@ -85,13 +86,9 @@ class LMConfigGym:
         }
 
     def init_datasets(self, suite: str = "l2h") -> dict[str, list[str]]:
-        """The predefined train/test env ids of a suite (by the registry's roles)."""
-        spec = self.registry.suite(suite)
-        tasks = list(self.registry.tasks) if spec.tasks == ("all",) else list(spec.tasks)
-        return {
-            "train": [e for t in tasks for e in self.registry.env_ids(task=t, roles=spec.train_roles)],
-            "test": [e for t in tasks for e in self.registry.env_ids(task=t, roles=spec.test_roles)],
-        }
+        """The predefined train/test env ids of a suite (see :func:`~gymnasium_llmconfig.curation.resolve_suite`)."""
+        resolved = resolve_suite(suite, self.registry)
+        return {"train": list(resolved.train), "test": list(resolved.test)}
 
     def _require_task(self) -> TaskSpec:
         if self._task is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from gymnasium_llmconfig import data
 from gymnasium_llmconfig.config_space import format_value
+from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.registry import load_problem, load_registry
 
 app = typer.Typer(help="Gymnasium envs for configuring expensive LLM experiments from real runs.", no_args_is_help=True)
@@ -48,6 +50,25 @@ def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pre
         table.add_row(env_id, spec.name, fidelity.name, fidelity.role, size,
                       format_value(problem.best_value), format_value(problem.worst_value))
     console.print(table)
+
+
+@app.command("suites")
+def suites() -> None:
+    """List the named suites: which envs an agent trains on and which it is tested on."""
+    registry = load_registry()
+    table = Table(title="LLMConfig suites")
+    for column in ("suite", "description", "train envs", "test envs"):
+        table.add_column(column, overflow="fold")
+    notes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the notes are printed below the table instead
+        for name in registry.suites:
+            suite = resolve_suite(name, registry)
+            table.add_row(name, suite.description, str(len(suite.train)), str(len(suite.test)))
+            notes.extend(suite.notes)
+    console.print(table)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 @app.command("play")

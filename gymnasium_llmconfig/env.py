@@ -15,6 +15,7 @@ from gymnasium import spaces
 
 from gymnasium_llmconfig.card import TaskCard
 from gymnasium_llmconfig.config_space import Config, InvalidConfig, format_value
+from gymnasium_llmconfig.curation import Demos, demonstrations
 from gymnasium_llmconfig.parsing import TOOL_NAME, parse_action
 from gymnasium_llmconfig.problem import Problem
 from gymnasium_llmconfig.prompt import CHARSET, format_mapping, render_prompt, to_charset
@@ -45,6 +46,12 @@ class LLMConfigEnv(gym.Env[str, str]):
         reveal_names: show dataset, benchmark and model-family names (withheld by
             default so that an LLM cannot recall results from pretraining).
         target: an alternative target metric where the task offers several.
+        demos: lower-fidelity envs whose top configs the prompt's Context shows (the
+            paper's low-to-high protocol): ``"auto"`` takes the envs of the same task
+            with the nearest lower role (a high env shows the medium envs, a medium env
+            the low envs, a low env none); or a list of env ids of the same task; or
+            ``None``. Demo envs are loaded with the same ``reveal_names`` and ``target``.
+        top_k: number of top configs shown per demo env.
         download: fetch missing data files into the user cache.
         problem: a ready :class:`Problem` (for tests and custom tables) instead of ``env_id``'s.
     """
@@ -59,12 +66,12 @@ class LLMConfigEnv(gym.Env[str, str]):
         on_invalid: OnInvalid = "terminate",
         reveal_names: bool = False,
         target: str | None = None,
+        demos: Demos = "auto",
+        top_k: int = 5,
         download: bool = False,
         problem: Problem | None = None,
         render_mode: str | None = None,
     ):
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise ValueError(f"budget must be a positive integer, got {budget!r}")
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -74,14 +81,29 @@ class LLMConfigEnv(gym.Env[str, str]):
                 raise ValueError("pass an env_id (see `llmconfig envs`) or a problem")
             problem = load_problem(env_id, reveal_names=reveal_names, target=target, download=download)
         self.problem = problem
-        self.budget = budget
         self.on_invalid = on_invalid
         self.render_mode = render_mode
-        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget)
+        self._demonstrations = demonstrations(problem.env_id, demos, top_k=top_k, reveal_names=reveal_names,
+                                              target=target, download=download)
         self.observation_space = text_space()
         self.action_space = text_space()
-        self._prompt = render_prompt(self.card, problem.describe_space())
         self._reset_state()
+        self.set_budget(budget)
+
+    def set_budget(self, budget: int) -> None:
+        """Set the number of trials ``T``: the prompt, the reward scale and the truncation all follow it.
+
+        The env is the one holder of ``T`` (``BudgetTruncation`` reads and sets it
+        here); it can change only between episodes.
+        """
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise ValueError(f"budget must be a positive integer, got {budget!r}")
+        if self._transcript and not self._done:
+            raise RuntimeError("the budget can change only between episodes (before reset() or after the episode ended)")
+        problem = self.problem
+        self.budget = budget
+        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget, self._demonstrations)
+        self._prompt = render_prompt(self.card, problem.describe_space())
 
     # -- gymnasium API -------------------------------------------------------------------------
 

@@ -259,12 +259,17 @@ def _fidelity(where: str, raw: Mapping[str, Any]) -> FidelitySpec:
 
 def _suite(path: Path, name: str, raw: Mapping[str, Any]) -> SuiteSpec:
     tasks = raw.get("tasks", "all")
+    roles = {key: tuple(_as_list(raw.get(key, default), path, f"suites.{name}.{key}"))
+             for key, default in (("train_roles", ["low", "medium"]), ("test_roles", ["high"]))}
+    for key, values in roles.items():
+        if not set(values) <= set(ROLES):
+            raise RegistryError(f"{path}: suite {name!r} {key} must be among {ROLES}, got {list(values)}")
     return SuiteSpec(
         name=name,
         description=str(raw.get("description", "")),
-        tasks=tuple(tasks) if isinstance(tasks, list) else ("all",),
-        train_roles=tuple(raw.get("train_roles", ("low", "medium"))),
-        test_roles=tuple(raw.get("test_roles", ("high",))),
+        tasks=tuple(str(t) for t in tasks) if isinstance(tasks, list) else (str(tasks),),
+        train_roles=roles["train_roles"],
+        test_roles=roles["test_roles"],
     )
 
 
