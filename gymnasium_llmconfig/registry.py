@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from gymnasium_llmconfig.data.sources import DataSource
+from gymnasium_llmconfig.problem import Direction, FidelityInfo, TaskInfo
 
 REGISTRY_ENV = "LLMCONFIG_REGISTRY"
 PACKAGE_REGISTRY = Path(__file__).with_name("registry.yaml")
@@ -48,6 +49,16 @@ class FidelitySpec:
     metadata: Mapping[str, Any]
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def info(self, reveal_names: bool) -> FidelityInfo:
+        """The fidelity as an env shows it: ``*_revealed`` variants only with ``reveal_names``."""
+        revealed = self.options if reveal_names else {}
+        return FidelityInfo(
+            name=str(revealed.get("name_revealed", self.name)),
+            role=self.role,
+            metadata={**self.metadata, **revealed.get("metadata_revealed", {})},
+            description=str(self.options.get("description", "")),
+        )
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -69,6 +80,11 @@ class TaskSpec:
             raise RegistryError(f"{self.origin}: task {self.name!r} has unknown format {self.format!r}; "
                                 f"use one of {sorted(FORMATS)} or 'module:function'")
         return getattr(importlib.import_module(module_name), func_name)
+
+    def info(self, reveal_names: bool, metric_name: str, direction: Direction, metric_description: str) -> TaskInfo:
+        """The task as an env shows it: ``description_revealed`` only with ``reveal_names``."""
+        description = self.options.get("description_revealed", self.description) if reveal_names else self.description
+        return TaskInfo(self.name, self.title, str(description), metric_name, direction, metric_description)
 
     def fidelity_index(self, env_id: str) -> int:
         return next(i for i, f in enumerate(self.fidelities) if f.env_id == env_id)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from gymnasium_llmconfig.config_space import CONFIG_ID_KEY, FiniteConfigSpace, Parameter, format_value
 from gymnasium_llmconfig.data import read_table
-from gymnasium_llmconfig.problem import FidelityInfo, Outcome, TableProblem, TaskInfo
+from gymnasium_llmconfig.problem import Outcome, TableProblem
 from gymnasium_llmconfig.registry import FidelitySpec, RegistryError, TaskSpec
 
 #: Grid transforms for parameter columns whose values were written with varying rounding.
@@ -77,20 +77,8 @@ def build_problem(
     outcomes = [
         Outcome(float(m), {name: _plain(d[col]) for col, name in detail_cols}) for m, d in zip(metrics, details)
     ]
-    info = TaskInfo(
-        name=task.name,
-        title=task.title,
-        description=str(opts.get("description_revealed", task.description) if reveal_names else task.description),
-        metric_name=metric_name,
-        direction=direction,
-        metric_description=metric_desc,
-    )
-    fid = FidelityInfo(
-        name=str(fidelity.options.get("name_revealed", fidelity.name) if reveal_names else fidelity.name),
-        role=fidelity.role,
-        metadata={**fidelity.metadata, **(fidelity.options.get("metadata_revealed", {}) if reveal_names else {})},
-        description=str(fidelity.options.get("description", "")),
-    )
+    info = task.info(reveal_names, metric_name, direction, metric_desc)
+    fid = fidelity.info(reveal_names)
     cls = ListedTableProblem if opts.get("show_configs") else TableProblem
     return cls(fidelity.env_id, info, fid, space, outcomes)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gymnasium_llmconfig.data import cache_dir, locate
-from gymnasium_llmconfig.problem import FidelityInfo, TaskInfo
 from gymnasium_llmconfig.registry import FidelitySpec, RegistryError, TaskSpec
 from gymnasium_llmconfig.tasks.arch.problem import ArchProblem
 
@@ -27,20 +26,13 @@ def build_problem(
         raise RegistryError(f"{task.origin}: Arch env {fidelity.env_id!r} names unknown source {source_name!r}")
     weights = locate(task.sources[source_name], download=download, needed_by=fidelity.env_id)
     metric = task.options.get("metric") or {}
-    info = TaskInfo(
-        name=task.name,
-        title=task.title,
-        description=str(task.options.get("description_revealed", task.description) if reveal_names else task.description),
-        metric_name=str(metric.get("name", "perplexity/max + FLOPs/max")),
-        direction="minimize",
-        metric_description=str(metric.get("description", "")),
+    info = task.info(
+        reveal_names,
+        str(metric.get("name", "perplexity/max + FLOPs/max")),
+        "minimize",
+        str(metric.get("description", "")),
     )
-    fid = FidelityInfo(
-        name=str(fidelity.options.get("name_revealed", fidelity.name) if reveal_names else fidelity.name),
-        role=fidelity.role,
-        metadata=dict(fidelity.metadata),
-        description=str(fidelity.options.get("description", "")),
-    )
+    fid = fidelity.info(reveal_names)
     return ArchProblem(
         fidelity.env_id,
         info,
