@@ -1,7 +1,8 @@
 """Quickstart: play LLMConfig envs with random search through the plain Gymnasium API.
 
 Usage: ``python examples/quickstart.py [ENV_ID ...]``. Prints one episode's
-transcript, then random search's mean normalized regret at budgets 1..5.
+transcript, then random search's mean normalized regret at budgets 1..5. With
+no ids it plays the Micro envs, whose data ships in the package (no download).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import gymnasium
 import numpy as np
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
-
-DEFAULT_ENVS = ["LLMConfig-Pretrain-N429M-D50B-v0", "LLMConfig-Mixture-Qwen7B-v0", "LLMConfig-Arch-GPTL-v0"]
+from gymnasium_llmconfig.registry import load_registry
 
 
 def random_episode(env: gymnasium.Env, seed: int) -> float:
@@ -48,4 +48,4 @@ def main(env_ids: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or DEFAULT_ENVS)
+    main(sys.argv[1:] or load_registry().env_ids(task="Micro"))

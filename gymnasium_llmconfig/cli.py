@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gymnasium_llmconfig import data
+from gymnasium_llmconfig.collect.cli import collect_app
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.registry import load_problem, load_registry
@@ -17,6 +18,7 @@ from gymnasium_llmconfig.registry import load_problem, load_registry
 app = typer.Typer(help="Gymnasium envs for configuring expensive LLM experiments from real runs.", no_args_is_help=True)
 data_app = typer.Typer(help="Find, verify and download the raw data files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(collect_app, name="collect", help="Run real training sweeps and write tables the registry serves.")
 console = Console()
 
 
