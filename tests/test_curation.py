@@ -88,14 +88,20 @@ def test_l2h_suite_is_the_papers_one_to_many_pairs() -> None:
     assert LMConfigGym().init_datasets("l2h") == {"train": list(suite.train), "test": list(suite.test)}
 
 
-def test_unregistered_suite_tasks_are_skipped_with_a_note() -> None:
-    if "Micro" in load_registry().tasks:
-        pytest.skip("the Micro task is registered")
-    with pytest.warns(UserWarning, match="'Micro' is not registered"):
-        suite = resolve_suite("smoke")
-    assert suite.train == suite.test == () and "Micro" in suite.notes[0]
+def test_unregistered_suite_tasks_are_skipped_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "registry.yaml"
+    path.write_text("suites:\n  later: {tasks: [NotYetCollected], train_roles: [low], test_roles: [high]}\n")
+    with pytest.warns(UserWarning, match="'NotYetCollected' is not registered"):
+        suite = resolve_suite("later", _load((path,)))
+    assert suite.train == suite.test == () and "NotYetCollected" in suite.notes[0]
     with pytest.raises(KeyError, match="suites are"):
         resolve_suite("nope")
+
+
+def test_smoke_suite_is_the_shipped_micro_task() -> None:
+    suite = resolve_suite("smoke")
+    assert suite.test and all(e.startswith("LLMConfig-Micro-") for e in suite.train + suite.test)
+    assert not suite.notes
 
 
 def test_suite_roles_are_validated(tmp_path: Path) -> None:
