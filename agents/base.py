@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import gymnasium
+
 if TYPE_CHECKING:
     from gymnasium_llmconfig.card import TaskCard
 
@@ -38,3 +40,17 @@ class LearningAgent(Agent, Protocol):
 
     def fit(self, train_env_ids: Sequence[str]) -> None:
         """Learn from the given training env ids (never a test env)."""
+
+
+def run_episode(env: gymnasium.Env, agent: Agent, seed: int | None = None) -> list[dict[str, Any]]:
+    """Play one episode of ``agent`` on ``env`` through reset/step; returns every step's ``info``."""
+    observation, _ = env.reset(seed=seed)
+    agent.reset(env.unwrapped.card, seed=seed)
+    infos: list[dict[str, Any]] = []
+    done = False
+    while not done:
+        observation, reward, terminated, truncated, info = env.step(agent.act(observation))
+        agent.observe(observation, reward, info)
+        infos.append(info)
+        done = terminated or truncated
+    return infos

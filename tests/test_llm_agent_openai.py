@@ -21,7 +21,7 @@ pytest.importorskip("openai")
 from conftest import require_data
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
-from agents.base import Agent
+from agents.base import Agent, run_episode
 from agents.llm import BackendAuthError, BackendConnectionError, LLMPromptAgent
 from agents.llm.openai_chat import OpenAIBackend
 
@@ -98,17 +98,8 @@ def make_agent(server: CannedServer, **kwargs) -> LLMPromptAgent:
 
 
 def play(env: gymnasium.Env, agent: LLMPromptAgent, seed: int) -> list[dict]:
-    obs, _ = env.reset(seed=seed)
-    agent.reset(env.unwrapped.card, seed=seed)
-    infos = []
-    done = False
-    while not done:
-        action = agent.act(obs)
-        assert env.action_space.contains(action)
-        obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(obs, reward, info)
-        infos.append(info)
-        done = terminated or truncated
+    infos = run_episode(env, agent, seed=seed)
+    assert all(env.action_space.contains(turn.action) for turn in agent.record.turns)
     return infos
 
 

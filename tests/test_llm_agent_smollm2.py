@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 from conftest import require_data
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
+from agents.base import run_episode
 from agents.llm import BackendUnavailable, LLMPromptAgent
 from agents.llm.hf import TransformersBackend, default_gguf_path
 
@@ -39,16 +40,9 @@ def test_smollm2_plays_a_budget_2_episode(backend: TransformersBackend) -> None:
     require_data("steplaw/dense_lr_bs_loss.csv")
     env = gymnasium.make(ENV_ID, budget=2, on_invalid="penalize")
     agent = LLMPromptAgent(backend, max_new_tokens=64, temperature=0.7, seed=0)
-    obs, _ = env.reset(seed=0)
-    agent.reset(env.unwrapped.card, seed=0)
-    done = False
-    while not done:
-        action = agent.act(obs)
-        assert env.action_space.contains(action)
-        obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(obs, reward, info)
-        done = terminated or truncated
+    run_episode(env, agent, seed=0)
     record = agent.record
+    assert all(env.action_space.contains(turn.action) for turn in record.turns)
     assert record is not None and len(record.turns) == 2 and record.backend == "transformers"
     assert record.model is not None and record.model.endswith(".gguf")
     for turn in record.turns:
