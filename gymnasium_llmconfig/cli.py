@@ -1,8 +1,9 @@
-"""The ``llmconfig`` command line: list envs, play one, manage data."""
+"""The ``llmconfig`` command line: list envs, play one, manage data, run and report leaderboards."""
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -154,6 +155,83 @@ def _all_sources() -> list[data.DataSource]:
         for source in task.sources.values():
             seen.setdefault(source.name, source)
     return list(seen.values())
+
+
+DEFAULT_AGENTS = "random,topk,optuna-tpe,gp-bo,fsbo,nap,fidelity-transfer"
+
+
+@app.command("bench")
+def bench(
+    suite: Annotated[str, typer.Option(help="Suite whose test envs are played (`llmconfig suites`).")] = "l2h",
+    agents: Annotated[str, typer.Option(help="Comma-separated agents: names (`llmconfig agents`), "
+                                             "entry-point names or module:Class.")] = DEFAULT_AGENTS,
+    budgets: Annotated[str, typer.Option(help="Budgets, e.g. 1-5 or 1,3,5.")] = "1-5",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per (agent, env, budget): 0..N-1.")] = 3,
+    out: Annotated[Path, typer.Option(help="Results directory; re-running with it resumes.")] = Path("results"),
+    workers: Annotated[int | None, typer.Option(min=0, help="Local Ray workers (default: all cores; "
+                                                            "0 = play in this process, no Ray).")] = None,
+    address: Annotated[str | None, typer.Option(help="Address of a running Ray cluster (e.g. auto).")] = None,
+    agent_arg: Annotated[list[str] | None, typer.Option(help="Agent argument key=value (all agents) or "
+                                                              "agent.key=value; repeatable.")] = None,
+    env: Annotated[list[str] | None, typer.Option(help="Only these test envs of the suite; repeatable.")] = None,
+    on_invalid: Annotated[str, typer.Option(help="Env rule for invalid actions: terminate|penalize|ignore.")]
+    = "terminate",
+    top_k: Annotated[int, typer.Option(min=1, help="Demonstrations per lower-fidelity env in each prompt.")] = 5,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a leaderboard: every agent on every test env of a suite at each budget and seed."""
+    from gymnasium_llmconfig.leaderboard.runner import (
+        AgentSpec,
+        BenchmarkPlan,
+        parse_agent_args,
+        parse_budgets,
+        run_benchmark,
+    )
+
+    references = [a.strip() for a in agents.split(",") if a.strip()]
+    if not references:
+        raise fail("--agents is empty; name at least one agent (see `llmconfig agents`)")
+    try:
+        kwargs = parse_agent_args(agent_arg or [], references)
+        plan = BenchmarkPlan(suite=suite, agents=[AgentSpec(r, kwargs[r]) for r in references],
+                             budgets=parse_budgets(budgets), seeds=list(range(seeds)),
+                             env_kwargs={"on_invalid": on_invalid, "top_k": top_k}, envs=env or None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcome = run_benchmark(plan, out, workers=workers, address=address, progress=progress)
+    except (KeyError, ValueError, data.DataError) as exc:
+        raise fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)) from None
+    state = "Interrupted: re-run the same command to resume." if outcome.interrupted else "Done."
+    console.print(f"{state} Played {outcome.played} episodes, {outcome.skipped} already in {out}; "
+                  f"{outcome.wall_s:.1f} s. Report: {outcome.report['markdown']} and {outcome.report['html']}",
+                  highlight=False)
+    if outcome.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command("report")
+def report(out: Annotated[Path, typer.Argument(help="A results directory written by `llmconfig bench`.")]) -> None:
+    """Rebuild the leaderboard report (markdown, HTML, plots) from stored results."""
+    from gymnasium_llmconfig.leaderboard.report import write_report
+    from gymnasium_llmconfig.leaderboard.store import ResultStore
+
+    store = ResultStore(out)
+    rows = store.rows()
+    if not rows:
+        raise fail(f"no episodes in {store.episodes_path}; run `llmconfig bench --out {out}` first")
+    paths = write_report(rows, out, run_info=store.settings())
+    console.print(f"Report of {len(rows)} episodes: {paths['markdown']} and {paths['html']}", highlight=False)
+
+
+@app.command("agents")
+def list_agents() -> None:
+    """List the agents `llmconfig bench --agents` accepts by name."""
+    from agents.zoo import ENTRY_POINT_GROUP, agent_names
+
+    for name in agent_names():
+        console.print(name, highlight=False)
+    console.print(f"\nOr your own: module:Class, or an entry point in the group {ENTRY_POINT_GROUP!r}.",
+                  highlight=False)
 
 
 def main() -> None:

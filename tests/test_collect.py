@@ -256,7 +256,7 @@ def test_ray_workers_write_every_result(tmp_path: Path) -> None:
 
 
 def test_one_collector_per_output_directory(tmp_path: Path) -> None:
-    writer = sweep_mod.RecordWriter(tmp_path / "runs.jsonl")
+    writer = sweep_mod.open_run_log(tmp_path / "runs.jsonl")
     try:
         with pytest.raises(CollectError, match="another collector"):
             collect(parse_spec(TINY), tmp_path)

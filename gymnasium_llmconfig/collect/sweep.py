@@ -19,15 +19,12 @@ changed grid points and a finished run is never redone.
 from __future__ import annotations
 
 import csv
-import fcntl
 import hashlib
 import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,12 @@ import yaml
 from gymnasium_llmconfig.collect.corpus import Corpus, CorpusParams, make_corpus
 from gymnasium_llmconfig.collect.model import non_embedding_params
 from gymnasium_llmconfig.collect.train import RunConfig, failure_record, run
+from gymnasium_llmconfig.storage import (
+    JsonlAppender,
+    StoreError,
+    atomic_write,
+    read_jsonl,
+)
 
 RUNS_JSONL = "runs.jsonl"
 RUNS_CSV = "runs.csv"
@@ -268,76 +271,17 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
 # --------------------------------------------------------------------------- results store
 
 
-def _parse_lines(data: str) -> tuple[list[dict[str, Any]], int]:
-    """Parse JSON lines; returns the records and the length of the valid prefix.
-
-    Only the last line may be unparsable (a kill mid-write); it is left out.
-    Garbage anywhere else is real corruption and raises :class:`CollectError`.
-    """
-    records, valid = [], 0
-    lines = data.splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                if i == len(lines) - 1:
-                    break
-                raise CollectError(f"line {i + 1} of the run log is not valid JSON; fix or delete that line") from None
-        if line.endswith("\n"):
-            valid += len(line)
-    return records, valid
-
-
 def read_records(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """Finished runs by run_id; a truncated last line is ignored."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    return {rec["run_id"]: rec for rec in _parse_lines(path.read_text())[0]}
+    return {rec["run_id"]: rec for rec in read_jsonl(path)}
 
 
-class RecordWriter:
-    """Appends one JSON line per finished run; durable before the next run starts.
-
-    Holds an exclusive lock on the file: two collectors on one output
-    directory would train the same grid points twice.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._fh = path.open("a")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.close()
-            raise CollectError(f"another collector is already writing to {path.parent}") from None
-        data = path.read_text()
-        valid = len(data[: _parse_lines(data)[1]].encode())
-        if valid < path.stat().st_size:  # cut a truncated last line so the next append starts clean
-            os.ftruncate(self._fh.fileno(), valid)
-
-    def append(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, allow_nan=False) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        self._fh.close()  # also releases the lock
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write a temp file beside ``path``, then rename it over ``path`` (readers never see half a file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def open_run_log(path: Path) -> JsonlAppender:
+    """The run log's appender; one collector per output directory."""
     try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            write(fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; the table is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        return JsonlAppender(path, owner="collector")
+    except StoreError as exc:
+        raise CollectError(str(exc)) from None
 
 
 def _csv_value(value: Any) -> Any:
@@ -355,7 +299,7 @@ def write_table(spec: Spec, records: dict[str, dict[str, Any]], out: Path) -> li
         writer.writeheader()
         writer.writerows({k: _csv_value(row.get(k)) for k in COLUMNS} for row in rows)
 
-    _atomic_write(out / RUNS_CSV, write)
+    atomic_write(out / RUNS_CSV, write)
     return rows
 
 
@@ -426,7 +370,7 @@ def registry_fragment(spec: Spec) -> dict[str, Any]:
 def write_registry(spec: Spec, out: Path) -> None:
     """(Re)write ``registry.yaml`` atomically."""
     text = yaml.safe_dump(registry_fragment(spec), sort_keys=False, width=100, allow_unicode=True)
-    _atomic_write(out / REGISTRY_YAML, lambda fh: fh.write(text))
+    atomic_write(out / REGISTRY_YAML, lambda fh: fh.write(text))
 
 
 # --------------------------------------------------------------------------- execution
@@ -516,7 +460,7 @@ def collect(
     out.mkdir(parents=True, exist_ok=True)
     jsonl = out / RUNS_JSONL
     runs = spec.runs()
-    with closing(RecordWriter(jsonl)) as writer:
+    with open_run_log(jsonl) as writer:
         records = read_records(jsonl)
         todo = [(rid, cfg) for rid, cfg in runs if rid not in records]
         if on_start:

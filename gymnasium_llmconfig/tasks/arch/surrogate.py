@@ -14,17 +14,15 @@ upstream float32 values.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gymnasium_llmconfig.data.sources import sha256_of
-
 from gymnasium_llmconfig.config_space import InvalidConfig
+from gymnasium_llmconfig.data.sources import sha256_of
+from gymnasium_llmconfig.storage import atomic_write
 from gymnasium_llmconfig.tasks.arch.space import ArchBatch, ScaleSpec, get_scale
 
 HIDDEN = 128
@@ -194,7 +192,7 @@ def load_surrogate(
 def _load_torch_state_dict(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """fc1..fc5 (weight, bias) as float32 numpy arrays; the only place torch is imported."""
     try:
-        import torch  # noqa: PLC0415 - deliberately lazy: the package must not import torch
+        import torch
     except ImportError:
         raise ModuleNotFoundError(
             "Arch envs need PyTorch once per scale, to convert the HW-GPT-Bench weights "
@@ -243,17 +241,5 @@ def _write_npz(path: Path, surrogate: PerplexitySurrogate) -> None:
 
 
 def atomic_savez(path: Path, arrays: Mapping[str, Any], compressed: bool = False) -> None:
-    """Write an npz via a temp file in the same folder + os.replace (never a half-written cache)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compressed else np.savez)(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write an npz atomically (never a half-written cache)."""
+    atomic_write(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays), binary=True)

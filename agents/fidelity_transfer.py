@@ -1,0 +1,155 @@
+"""Fidelity transfer: learn from cheap runs where the optimum sits as a function of fidelity, then extrapolate.
+
+None of the source papers ran this baseline, and it is the one a scaling-law
+practitioner would: Step Law fits how the optimal learning rate and batch
+size move with model size N and data size D; here a GP learns it.
+
+``fit`` trains, per task, one GP over (config features, fidelity features)
+on every training env's runs: config features are absolute
+(:class:`agents.features.TransferEncoder`: log2 LR is the same number in
+every cell), fidelity features are log10 of the fidelity metadata that varies
+(N and D for Step Law, model size for ADMIRE and RegMix), and each env's
+outcomes are rank-warped (:func:`agents.gp.copula`) so that envs with
+different loss levels teach the same thing: which configs are good there.
+
+At the target fidelity, before any budget is spent, the GP's posterior mean
+at the target's fidelity features ranks every candidate: the first proposal
+is its argmax. After that, observations correct the prior: a GP on the
+target's own observations models the residual between their warped
+utilities and the (standardized) prior mean, and expected improvement is
+taken under prior + residual. A task the agent was not fitted on falls back
+to GP-BO's behaviour (random first proposal, then EI).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import norm
+
+from agents.candidates import Candidates, candidates_for
+from agents.config_agent import ConfigAgent
+from agents.features import TransferEncoder, fidelity_features, shared_numeric_keys
+from agents.gp import argmax_random_ties, copula, fit_gp, posterior_mean_std
+from gymnasium_llmconfig.config_space import Config
+from gymnasium_llmconfig.registry import load_problem
+
+#: Fidelity metadata keys that measure scale, preferred over derived ones (d_model, compute_6ND, ...)
+#: when present; otherwise every numeric key that varies is used.
+SCALE_KEYS = ("N", "D", "model_params", "n_params", "tokens")
+#: Architectures drawn per training env of an infinite space (answered by its surrogate).
+ARCH_TRAIN_SAMPLES = 300
+#: Incumbents whose neighbourhoods seed the candidates of an infinite space.
+N_INCUMBENTS = 3
+
+
+@dataclass
+class TaskModel:
+    """The fitted cross-fidelity model of one task (tensors and a state dict: it pickles)."""
+
+    encoder: TransferEncoder
+    keys: list[str]
+    fidelity_low: np.ndarray
+    fidelity_span: np.ndarray
+    train_x: np.ndarray
+    train_y: np.ndarray
+    state: dict[str, torch.Tensor]
+
+    def fidelity_vector(self, metadata: dict) -> np.ndarray:
+        return (fidelity_features(metadata, self.keys) - self.fidelity_low) / self.fidelity_span
+
+    def prior_mean(self, features: np.ndarray, fidelity: np.ndarray) -> np.ndarray:
+        """Posterior mean of the warped utility at configs ``features`` and fidelity ``fidelity``."""
+        if not hasattr(self, "_model"):
+            self._model = fit_gp(self.train_x, self.train_y, state=self.state)
+        z = np.hstack([features, np.repeat(fidelity[None, :], len(features), axis=0)])
+        return posterior_mean_std(self._model, z)[0]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_model"}
+
+
+class FidelityTransfer(ConfigAgent):
+    name = "fidelity-transfer"
+
+    def __init__(self, max_points: int = 300, seed: int = 0):
+        super().__init__()
+        self.max_points = max_points
+        self.seed = seed
+        self.models: dict[str, TaskModel] = {}
+
+    def fit(self, train_env_ids: Sequence[str]) -> None:
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        by_task = defaultdict(list)
+        for env_id in train_env_ids:
+            problem = load_problem(env_id)
+            by_task[problem.task.name].append(problem)
+        self.models = {task: self._fit_task(problems, rng) for task, problems in by_task.items()}
+
+    def _fit_task(self, problems: list, rng: np.random.Generator) -> TaskModel:
+        encoder = TransferEncoder([p.space for p in problems])
+        metadatas = [p.fidelity.metadata for p in problems]
+        keys = shared_numeric_keys(metadatas)
+        keys = [k for k in keys if k in SCALE_KEYS] or keys
+        raw_fidelity = np.array([fidelity_features(m, keys) for m in metadatas]).reshape(len(problems), len(keys))
+        low = raw_fidelity.min(axis=0)
+        span = np.where(raw_fidelity.max(axis=0) > low, raw_fidelity.max(axis=0) - low, 1.0)
+        per_env = max(8, self.max_points // len(problems))
+        xs, ys = [], []
+        for problem, fidelity in zip(problems, (raw_fidelity - low) / span):
+            configs, values = _runs(problem, rng, per_env)
+            sign = 1.0 if problem.task.direction == "maximize" else -1.0
+            features = encoder(problem.space, configs)
+            xs.append(np.hstack([features, np.repeat(fidelity[None, :], len(configs), axis=0)]))
+            ys.append(copula(sign * np.asarray(values)))
+        train_x, train_y = np.vstack(xs), np.concatenate(ys)
+        model = fit_gp(train_x, train_y)
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return TaskModel(encoder, keys, low, span, train_x, train_y, state)
+
+    def propose(self) -> Config:
+        incumbents = [c for c, _ in sorted(self.history, key=lambda h: -self.utility(h[1]))[:N_INCUMBENTS]]
+        candidates = candidates_for(self.space, self.rng, incumbents, self._tried.__contains__)
+        if not len(candidates):
+            return self.random_untried()
+        model = self.models.get(self.card.task.name)
+        if model is None and not self.history:
+            return self.random_untried()
+        prior = self._prior(model, candidates)
+        if not self.history:
+            return candidates.configs[argmax_random_ties(prior[: len(candidates)], self.rng)]
+        return candidates.configs[argmax_random_ties(self._expected_improvement(prior, candidates), self.rng)]
+
+    def _prior(self, model: TaskModel | None, candidates: Candidates) -> np.ndarray:
+        """Standardized prior mean at the candidates followed by the observed configs (zeros without a model)."""
+        observed = [c for c, _ in self.history]
+        if model is None:
+            return np.zeros(len(candidates) + len(observed))
+        features = model.encoder(self.space, [*candidates.configs, *observed])
+        mean = model.prior_mean(features, model.fidelity_vector(dict(self.card.fidelity.metadata)))
+        return (mean - mean.mean()) / (mean.std() or 1.0)
+
+    def _expected_improvement(self, prior: np.ndarray, candidates: Candidates) -> np.ndarray:
+        """EI under prior mean + a GP on the residuals of the target's observations."""
+        n = len(candidates)
+        y = copula(np.array([self.utility(m) for _, m in self.history]))
+        x = np.array([self.space.encode(c) for c, _ in self.history])
+        residual = fit_gp(x, y - prior[n:])
+        mean, std = posterior_mean_std(residual, candidates.x)
+        mean = mean + prior[:n]
+        z = (mean - y.max()) / std
+        return std * (norm.pdf(z) + z * norm.cdf(z))
+
+
+def _runs(problem, rng: np.random.Generator, n: int) -> tuple[list[Config], list[float]]:
+    """Up to ``n`` (config, metric) runs of a training env: table rows, or surrogate answers for Arch."""
+    space = problem.space
+    configs = space.enumerate() if space.is_finite else [space.sample(rng) for _ in range(ARCH_TRAIN_SAMPLES)]
+    if len(configs) > n:
+        configs = [configs[i] for i in rng.choice(len(configs), size=n, replace=False)]
+    return configs, [problem.evaluate(c).metric for c in configs]

@@ -1,0 +1,241 @@
+"""FSBO: few-shot Bayesian optimization with a meta-learned deep-kernel GP (Wistuba & Grabocka, ICLR 2021).
+
+Meta-training (``fit``). Training envs are grouped by task; each task gets one
+deep-kernel GP (an MLP feature extractor feeding a Matérn-5/2 kernel) over
+:class:`~agents.features.TransferEncoder` features, which put the same config
+on the same coordinates at every fidelity of the task. The encoder's scaler is
+fitted on the training spaces and kept frozen: test configs outside that range
+land past [0, 1] instead of being rescaled, so the features the MLP learned on
+keep their meaning. Every env plays the role of one of the paper's "tasks":
+each meta step draws one env and a batch of its configs and takes an Adam step
+on the GP's negative marginal log-likelihood. Targets are each env's utilities
+(the metric signed so higher is better) through a Gaussian copula (rank ->
+normal quantile), which makes envs with different loss scales and divergent
+runs comparable and keeps the learned constant mean and output scale valid
+for any env of the task. Table envs contribute every config; architecture
+envs contribute a sample of ``arch_samples`` evaluated architectures.
+
+Test time. A GP on no observations is its constant prior mean, so the first
+proposal needs a warm start: FSBO's own is the meta-data, and here that is the
+meta-trained GP conditioned on the data of the training env nearest the target
+(closest fidelity role, then closest log10 fidelity metadata); the candidate
+with the highest posterior mean is proposed. From the second proposal on the
+GP is conditioned on the episode's own observations (copula-transformed like
+the meta-data) after ``finetune_steps`` Adam steps on their marginal
+likelihood from the meta-trained weights (with one observation there is
+nothing to fine-tune), and log expected improvement is maximized over the
+candidates of :func:`~agents.candidates.candidates_for`.
+
+A task seen in no training env (or an agent never fitted) is played exactly
+as ``gp-bo`` plays it: a random first proposal, then a plain GP with EI.
+A fitted agent holds only numpy arrays, the encoders and torch state dicts,
+so it pickles; given its ``seed`` and the episode seed it is deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gpytorch
+import numpy as np
+import torch
+from botorch.models.gpytorch import GPyTorchModel
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from scipy.stats import norm, rankdata
+
+from agents.candidates import candidates_for
+from agents.features import TransferEncoder, shared_numeric_keys
+from agents.gp import DTYPE, argmax_random_ties, log_expected_improvement, posterior_mean_std
+from agents.gp_bo import N_INCUMBENTS, GPBO
+from gymnasium_llmconfig.config_space import Config
+from gymnasium_llmconfig.registry import ROLES, load_problem
+
+#: Width of both hidden layers (and the output) of the feature extractor.
+HIDDEN = 32
+#: Adam learning rates of meta-training and of fine-tuning on an episode.
+META_LR = 1e-3
+FINETUNE_LR = 1e-3
+#: Most configs of one training env kept to condition the warm start on.
+WARM_START_POINTS = 512
+
+
+class DeepKernelGP(gpytorch.models.ExactGP, GPyTorchModel):
+    """Exact GP whose Matérn kernel acts on an MLP embedding of the config features."""
+
+    _num_outputs = 1
+
+    def __init__(self, dim: int):
+        super().__init__(None, None, gpytorch.likelihoods.GaussianLikelihood())
+        self.extractor = torch.nn.Sequential(
+            torch.nn.Linear(dim, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(),
+            torch.nn.Linear(HIDDEN, HIDDEN),
+        )
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.MaternKernel(nu=2.5))
+        self.to(DTYPE)
+
+    def forward(self, x: torch.Tensor) -> gpytorch.distributions.MultivariateNormal:
+        z = self.extractor(x)
+        return gpytorch.distributions.MultivariateNormal(self.mean_module(z), self.covar_module(z))
+
+
+@dataclass
+class EnvData:
+    """One training env as the warm start needs it: where it sits on the ladder and (features, targets)."""
+
+    role: str
+    metadata: Mapping[str, Any]
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class TaskModel:
+    """Everything fitted for one task: frozen encoder, meta-trained weights, warm-start data."""
+
+    encoder: TransferEncoder
+    state: dict[str, torch.Tensor]
+    envs: list[EnvData]
+
+
+class FSBO(GPBO):
+    name = "fsbo"
+
+    def __init__(self, meta_steps: int = 1_000, batch_size: int = 64, finetune_steps: int = 20,
+                 arch_samples: int = 1_024, seed: int = 0):
+        super().__init__(n_initial=1)
+        if meta_steps < 0 or batch_size < 2 or finetune_steps < 0 or arch_samples < 2:
+            raise ValueError("FSBO needs meta_steps >= 0, batch_size >= 2, finetune_steps >= 0, arch_samples >= 2")
+        self.meta_steps = meta_steps
+        self.batch_size = batch_size
+        self.finetune_steps = finetune_steps
+        self.arch_samples = arch_samples
+        self.seed = seed
+        self.tasks: dict[str, TaskModel] = {}
+
+    # --- meta-training ------------------------------------------------------------------------
+    def fit(self, train_env_ids: Sequence[str]) -> None:
+        """Meta-train one deep-kernel GP per task on the training envs' outcomes."""
+        problems: dict[str, list[Any]] = {}
+        for env_id in train_env_ids:
+            problem = load_problem(env_id)
+            problems.setdefault(problem.task.name, []).append(problem)
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
+        self.tasks = {task: self._fit_task(problems[task], rng) for task in sorted(problems)}
+
+    def _fit_task(self, problems: Sequence[Any], rng: np.random.Generator) -> TaskModel:
+        encoder = TransferEncoder([p.space for p in problems])
+        envs = []
+        for problem in problems:
+            configs = self._training_configs(problem, rng)
+            utility = np.array([problem.evaluate(c).metric for c in configs], dtype=np.float64)
+            utility = utility if problem.task.direction == "maximize" else -utility
+            envs.append(EnvData(problem.fidelity.role, dict(problem.fidelity.metadata),
+                                encoder(problem.space, configs), copula(utility)))
+        model = DeepKernelGP(encoder.dim)
+        meta_train(model, [(torch.as_tensor(e.x, dtype=DTYPE), torch.as_tensor(e.y, dtype=DTYPE)) for e in envs],
+                   self.meta_steps, self.batch_size, rng)
+        for env in envs:
+            if len(env.y) > WARM_START_POINTS:
+                keep = np.sort(rng.choice(len(env.y), WARM_START_POINTS, replace=False))
+                env.x, env.y = env.x[keep], env.y[keep]
+        return TaskModel(encoder, {k: v.detach().clone() for k, v in model.state_dict().items()}, envs)
+
+    def _training_configs(self, problem: Any, rng: np.random.Generator) -> list[Config]:
+        """Every config of a table; distinct sampled configs of an infinite space."""
+        space = problem.space
+        if space.is_finite:
+            return space.enumerate()
+        configs: dict[Any, Config] = {}
+        for _ in range(10 * self.arch_samples):
+            config = space.sample(rng)
+            configs.setdefault(space.key(config), config)
+            if len(configs) == self.arch_samples:
+                break
+        return list(configs.values())
+
+    # --- playing --------------------------------------------------------------------------------
+    def start_episode(self) -> None:
+        self._task = self.tasks.get(self.card.task.name)
+
+    def propose(self) -> Config:
+        task = self._task
+        if task is None:
+            return super().propose()
+        incumbents = [c for c, _ in sorted(self.history, key=lambda h: -self.utility(h[1]))[:N_INCUMBENTS]]
+        candidates = candidates_for(self.space, self.rng, incumbents, self._tried.__contains__)
+        if not len(candidates):
+            return self.random_untried()
+        x = task.encoder(self.space, candidates.configs)
+        if not self.history:
+            env = self._nearest_env(task)
+            model = conditioned(task.state, env.x, env.y, finetune_steps=0)
+            scores = posterior_mean_std(model, x)[0]
+        else:
+            x_seen = task.encoder(self.space, [c for c, _ in self.history])
+            y_seen = copula(np.array([self.utility(m) for _, m in self.history]))
+            model = conditioned(task.state, x_seen, y_seen, self.finetune_steps)
+            scores = log_expected_improvement(model, x, float(y_seen.max()))
+        return candidates.configs[argmax_random_ties(scores, self.rng)]
+
+    def _nearest_env(self, task: TaskModel) -> EnvData:
+        """The training env closest to the card's fidelity: nearest role first, then log10 metadata distance."""
+        fidelity = self.card.fidelity
+        role = ROLES.index(fidelity.role) if fidelity.role in ROLES else len(ROLES)
+
+        def distance(env: EnvData) -> tuple[float, float]:
+            keys = shared_numeric_keys([fidelity.metadata, env.metadata])
+            gap = math.fsum((math.log10(max(fidelity.metadata[k], 1e-300)) - math.log10(max(env.metadata[k], 1e-300)))
+                            ** 2 for k in keys)
+            return abs(role - ROLES.index(env.role)), gap
+
+        return min(task.envs, key=distance)
+
+
+def copula(utility: np.ndarray) -> np.ndarray:
+    """Normal quantiles of the ranks (ties averaged): any env's utilities on one comparable scale."""
+    return norm.ppf((rankdata(utility) - 0.5) / len(utility))
+
+
+def meta_train(model: DeepKernelGP, data: Sequence[tuple[torch.Tensor, torch.Tensor]], steps: int,
+               batch_size: int, rng: np.random.Generator) -> None:
+    """Adam on the marginal likelihood of one random batch of one random env per step."""
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=META_LR)
+    model.train()
+    for _ in range(steps):
+        x, y = data[int(rng.integers(len(data)))]
+        rows = torch.as_tensor(rng.choice(len(y), min(batch_size, len(y)), replace=False))
+        step(model, mll, optimizer, x[rows], y[rows])
+    model.eval()
+
+
+def conditioned(state: Mapping[str, torch.Tensor], x: np.ndarray, y: np.ndarray, finetune_steps: int) -> DeepKernelGP:
+    """The meta-trained GP fine-tuned on, then conditioned on, (``x``, ``y``)."""
+    train_x, train_y = torch.as_tensor(x, dtype=DTYPE), torch.as_tensor(y, dtype=DTYPE)
+    model = DeepKernelGP(train_x.shape[-1])
+    model.load_state_dict(copy.deepcopy(dict(state)), keep_transforms=False)
+    model.set_train_data(train_x, train_y, strict=False)
+    if finetune_steps and len(train_y) > 1:
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        optimizer = torch.optim.Adam(model.parameters(), lr=FINETUNE_LR)
+        model.train()
+        for _ in range(finetune_steps):
+            step(model, mll, optimizer, train_x, train_y)
+    model.eval()
+    return model
+
+
+def step(model: DeepKernelGP, mll: ExactMarginalLogLikelihood, optimizer: torch.optim.Optimizer,
+         x: torch.Tensor, y: torch.Tensor) -> None:
+    """One Adam step on the negative marginal log-likelihood of (``x``, ``y``)."""
+    model.set_train_data(x, y, strict=False)
+    optimizer.zero_grad()
+    loss = -mll(model(x), y)
+    loss.backward()
+    optimizer.step()

@@ -1,0 +1,357 @@
+"""NAP: an acquisition policy trained with PPO on the training envs (MetaBO, Volpp et al. 2020; NAP, Maraval et al. 2023).
+
+Instead of a hand-made acquisition function, a small network scores each
+candidate config from its GP posterior features; the policy picks the
+candidate with the highest score. One shared MLP scores every candidate, so
+the policy is invariant to the candidates' order and works for any number of
+them: trained on random subsets of ``n_candidates`` configs, it ranks all
+untried configs of a test env.
+
+Training plays short BO episodes (:class:`AcquisitionEnv`) on the training
+envs' problems. The GP has fixed hyperparameters so thousands of PPO steps
+stay cheap: an isotropic RBF lengthscale of ``factor * sqrt(d)`` on the
+[0, 1]^d encoding and a noise level, both set once in :meth:`NAP.fit` as the
+median of MLL fits on samples of the training tables (never a test table), and
+used unchanged by the training env and at test time, which share
+:func:`candidate_features`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from botorch.acquisition.analytic import _log_ei_helper
+from botorch.exceptions import InputDataWarning
+from botorch.models import SingleTaskGP
+from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticPolicy
+from torch import nn
+
+from agents.candidates import candidates_for, mutants
+from agents.config_agent import ConfigAgent
+from agents.gp import DTYPE, argmax_random_ties, fit_gp, posterior_mean_std
+from gymnasium_llmconfig.config_space import Config
+from gymnasium_llmconfig.registry import load_problem
+from gymnasium_llmconfig.tasks.arch.space import ArchBatch
+
+#: Per-candidate features: posterior mean, posterior std, log EI, incumbent, fraction of the budget used.
+N_FEATURES = 5
+#: log EI is clipped here (far-off candidates would otherwise reach -1e3 and swamp the network's inputs).
+LOG_EI_FLOOR = -20.0
+#: Configs sampled per training table to set the GP's hyperparameters.
+GP_SAMPLE = 32
+#: Share of an Arch training candidate set drawn as mutants of the incumbent (the rest uniform).
+ARCH_MUTANT_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class GPSettings:
+    """Fixed GP hyperparameters: lengthscale ``lengthscale_factor * sqrt(d)``, noise in standardized units."""
+
+    lengthscale_factor: float = 0.4
+    noise: float = 1e-3
+
+
+def fixed_gp(x: np.ndarray, z: np.ndarray, settings: GPSettings, dim: int) -> SingleTaskGP:
+    """A GP on standardized utilities ``z`` with the given hyperparameters (no fitting)."""
+    train_x = torch.as_tensor(np.asarray(x), dtype=DTYPE)
+    train_y = torch.as_tensor(np.asarray(z).reshape(-1, 1), dtype=DTYPE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputDataWarning)  # one or two points never look standardized
+        model = SingleTaskGP(train_x, train_y, outcome_transform=None)
+    model.covar_module.lengthscale = max(settings.lengthscale_factor * math.sqrt(dim), 0.03)
+    model.likelihood.noise = max(settings.noise, 1e-4)
+    return model.eval()
+
+
+def candidate_features(
+    x_seen: np.ndarray, utilities: Sequence[float], x_candidates: np.ndarray, used: float, settings: GPSettings
+) -> np.ndarray:
+    """The (n_candidates, N_FEATURES) policy input; utilities are standardized within the episode."""
+    y = np.asarray(utilities, dtype=np.float64)
+    spread = y.std()
+    z = (y - y.mean()) / (spread if spread > 0 else 1.0)
+    model = fixed_gp(x_seen, z, settings, x_candidates.shape[1])
+    mean, std = posterior_mean_std(model, x_candidates)
+    best = float(z.max())
+    # BoTorch's stable log EI, from the posterior already computed (LogExpectedImprovement would compute it again).
+    log_ei = (_log_ei_helper(torch.as_tensor((mean - best) / std)) + torch.as_tensor(std).log()).numpy()
+    log_ei = np.maximum(log_ei, LOG_EI_FLOOR)
+    n = len(x_candidates)
+    return np.column_stack([mean, std, log_ei, np.full(n, best), np.full(n, used)]).astype(np.float32)
+
+
+def estimate_gp_settings(problems: Sequence[Any], rng: np.random.Generator) -> GPSettings:
+    """Median, over the training problems, of the MLL-fitted noise and geometric-mean lengthscale / sqrt(d)."""
+    factors, noises = [], []
+    for problem in problems:
+        space = problem.space
+        if space.is_finite:
+            configs = space.enumerate()
+            rows = rng.choice(len(configs), size=min(GP_SAMPLE, len(configs)), replace=False)
+            x, sample = space.encode_all()[rows], [configs[i] for i in rows]
+        else:
+            batch = space.sample_batch(rng, GP_SAMPLE)
+            x, sample = space.encode_batch(batch), batch.configs()
+        sign = 1.0 if problem.task.direction == "maximize" else -1.0
+        model = fit_gp(x, [sign * problem.evaluate(c).metric for c in sample])
+        with torch.no_grad():
+            log_lengthscale = float(model.covar_module.lengthscale.log().mean())
+            noises.append(float(model.likelihood.noise.mean()))
+        factors.append(math.exp(log_lengthscale) / math.sqrt(x.shape[1]))
+    return GPSettings(float(np.median(factors)), float(np.median(noises)))
+
+
+class CandidateScorer(nn.Module):
+    """Actor: one MLP maps each candidate's features to a logit. Critic: MLP embeddings, mean-pooled."""
+
+    def __init__(self, n_features: int = N_FEATURES, hidden: int = 64):
+        super().__init__()
+        self.n_features = n_features
+        self.latent_dim_vf = hidden
+        self.actor = nn.Sequential(nn.Linear(n_features, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                                   nn.Linear(hidden, 1))
+        self.critic = nn.Sequential(nn.Linear(n_features, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+        with torch.no_grad():
+            self.actor[-1].weight.mul_(0.01)  # near-uniform first policy, as SB3 does for its action head
+        self.latent_dim_pi = 0  # set by the policy to the training candidate count
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, n * n_features) flat features -> (batch, n) candidate logits."""
+        return self.actor(features.view(features.shape[0], -1, self.n_features)).squeeze(-1)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.critic(features.view(features.shape[0], -1, self.n_features)).mean(dim=1)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+
+class CandidatePolicy(ActorCriticPolicy):
+    """SB3 actor-critic whose logits are the per-candidate scores (the action head is the identity).
+
+    ``gp_settings`` rides along as a constructor argument so ``PPO.save`` stores
+    the GP hyperparameters the policy was trained with.
+    """
+
+    def __init__(self, *args: Any, hidden: int = 64, gp_settings: tuple[float, float] = (0.4, 1e-3), **kwargs: Any):
+        self.hidden = hidden
+        self.gp_settings = tuple(gp_settings)
+        kwargs.setdefault("ortho_init", False)  # the scorer sets its own small output init
+        super().__init__(*args, **kwargs)
+
+    def _build_mlp_extractor(self) -> None:
+        self.mlp_extractor = CandidateScorer(N_FEATURES, self.hidden)
+        self.mlp_extractor.latent_dim_pi = int(self.action_space.n)
+
+    def _build(self, lr_schedule: Callable[[float], float]) -> None:
+        super()._build(lr_schedule)
+        self.action_net = nn.Identity()
+        # Rebuilt so the optimizer holds exactly the scorer and value head (not the discarded linear action head).
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "hidden": self.hidden, "gp_settings": self.gp_settings}
+
+
+class _Table:
+    """A training problem with its configs and encodings listed once."""
+
+    def __init__(self, problem: Any):
+        self.problem = problem
+        self.sign = 1.0 if problem.task.direction == "maximize" else -1.0
+        self.finite = problem.space.is_finite
+        self.configs = problem.space.enumerate() if self.finite else []
+        self.keys = [problem.space.key(c) for c in self.configs]
+        self.x = problem.space.encode_all() if self.finite else np.zeros((0, problem.space.dim))
+
+
+class AcquisitionEnv(gymnasium.Env):
+    """BO episodes on training problems, with the acquisition choice as the action.
+
+    Reset draws a training problem and evaluates one random config (there is
+    nothing to condition on before it; the agent does the same at test time).
+    Each step offers ``n_candidates`` random untried configs, described by
+    :func:`candidate_features`; the chosen one is evaluated. The reward is
+    ``-regret_t / (horizon - 1)`` with ``regret_t`` the normalized simple regret
+    of the best config so far, so the return is minus the leaderboard score
+    averaged over budgets 2..horizon: the policy is pushed to find good configs
+    early, not only by the last step.
+    """
+
+    def __init__(self, problems: Sequence[Any], n_candidates: int, horizon: int, settings: GPSettings):
+        if horizon < 2:
+            raise ValueError(f"horizon must be at least 2 (one random start, one policy choice), got {horizon}")
+        self.tables = [_Table(p) for p in problems]
+        self.n_candidates = n_candidates
+        self.horizon = horizon
+        self.settings = settings
+        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (n_candidates, N_FEATURES), np.float32)
+        self.action_space = gymnasium.spaces.Discrete(n_candidates)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.table = self.tables[int(self.np_random.integers(len(self.tables)))]
+        self.tried: set[Hashable] = set()
+        self.x_seen: list[np.ndarray] = []
+        self.utilities: list[float] = []
+        self.incumbent: Config = {}
+        space = self.table.problem.space
+        if self.table.finite:
+            row = int(self.np_random.integers(len(self.table.configs)))
+            self._evaluate(self.table.configs[row], self.table.x[row])
+        else:
+            config = space.sample(self.np_random)
+            self._evaluate(config, space.encode(config))
+        return self._observe(), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        row = int(action)
+        self._evaluate(self.candidates[row], self.x_candidates[row])
+        problem = self.table.problem
+        regret = problem.normalized_regret(max(self.utilities) * self.table.sign)
+        done = len(self.utilities) >= self.horizon
+        observation = np.zeros(self.observation_space.shape, np.float32) if done else self._observe()
+        return observation, -regret / (self.horizon - 1), done, False, {"normalized_regret": regret}
+
+    def _evaluate(self, config: Config, x: np.ndarray) -> None:
+        utility = self.table.sign * self.table.problem.evaluate(config).metric
+        if not self.utilities or utility > max(self.utilities):
+            self.incumbent = config
+        self.tried.add(self.table.problem.space.key(config))
+        self.x_seen.append(np.asarray(x, dtype=np.float64))
+        self.utilities.append(utility)
+
+    def _observe(self) -> np.ndarray:
+        self.candidates, self.x_candidates = self._draw_candidates()
+        used = len(self.utilities) / self.horizon
+        return candidate_features(np.array(self.x_seen), self.utilities, self.x_candidates, used, self.settings)
+
+    def _draw_candidates(self) -> tuple[list[Config], np.ndarray]:
+        """``n_candidates`` untried configs (repeats only when fewer are left)."""
+        space, rng, n = self.table.problem.space, self.np_random, self.n_candidates
+        if self.table.finite:
+            configs, keys, x = self.table.configs, self.table.keys, self.table.x
+        else:
+            n_mutants = int(n * ARCH_MUTANT_SHARE)
+            batch = ArchBatch.concat([space.sample_batch(rng, n - n_mutants),
+                                      mutants(space, self.incumbent, rng, n_mutants)])
+            configs, x = batch.configs(), space.encode_batch(batch)
+            keys = [space.key(c) for c in configs]
+        left = np.array([i for i, key in enumerate(keys) if key not in self.tried])
+        rows = rng.choice(left, size=n, replace=len(left) < n)
+        return [configs[i] for i in rows], x[rows]
+
+
+class NAP(ConfigAgent):
+    """Neural acquisition policy: PPO-trained candidate scorer over GP posterior features.
+
+    At test time the first config is random (as in training); afterwards every
+    untried config (finite spaces) or the architecture candidate set is scored
+    and the argmax of the logits is proposed (ties at random with the episode
+    rng): the greedy policy, since sampling would only add noise to a five-step
+    search. ``fit`` trains and, given ``policy_path``, saves the SB3 model there;
+    an existing ``policy_path`` is loaded instead of training.
+    """
+
+    name = "nap"
+
+    def __init__(self, timesteps: int = 20_000, n_candidates: int = 32, horizon: int = 5, hidden: int = 64,
+                 seed: int = 0, policy_path: str | None = None):
+        super().__init__()
+        self.timesteps = timesteps
+        self.n_candidates = n_candidates
+        self.horizon = horizon
+        self.hidden = hidden
+        self.seed = seed
+        self.policy_path = _with_zip_suffix(policy_path)
+        self.scorer: CandidateScorer | None = None
+        self.gp_settings = GPSettings()
+        if self.policy_path is not None and Path(self.policy_path).exists():
+            self.load(self.policy_path)
+
+    # --- learning -------------------------------------------------------------------------
+    def fit(self, train_env_ids: Sequence[str]) -> None:
+        """Train the policy on the training envs (or load ``policy_path`` when it exists)."""
+        if self.policy_path is not None and Path(self.policy_path).exists():
+            self.load(self.policy_path)
+            return
+        if not train_env_ids:
+            raise ValueError("NAP.fit needs at least one training env id")
+        problems = [load_problem(env_id) for env_id in train_env_ids]
+        settings = estimate_gp_settings(problems, np.random.default_rng(self.seed))
+        env = AcquisitionEnv(problems, self.n_candidates, self.horizon, settings)
+        n_steps = min(256, max(self.timesteps, 64))
+        model = PPO(CandidatePolicy, env, n_steps=n_steps, batch_size=64, n_epochs=5, learning_rate=3e-4, gamma=1.0,
+                    gae_lambda=0.95, ent_coef=0.01, seed=self.seed, device="cpu", verbose=0,
+                    policy_kwargs={"hidden": self.hidden,
+                                   "gp_settings": (settings.lengthscale_factor, settings.noise)})
+        model.learn(total_timesteps=self.timesteps)
+        if self.policy_path is not None:
+            model.save(self.policy_path)
+        self._take_policy(model.policy)
+
+    def load(self, path: str) -> None:
+        """Use the policy of an SB3 model saved by :meth:`fit`."""
+        self._take_policy(PPO.load(path, device="cpu").policy)
+
+    def _take_policy(self, policy: CandidatePolicy) -> None:
+        self.hidden = policy.hidden
+        self.gp_settings = GPSettings(*policy.gp_settings)
+        self.scorer = CandidateScorer(N_FEATURES, self.hidden)
+        self.scorer.load_state_dict(policy.mlp_extractor.state_dict())
+        self.scorer.eval()
+
+    # --- acting -----------------------------------------------------------------------------
+    def start_episode(self) -> None:
+        if self.scorer is None:
+            raise RuntimeError("NAP has no policy: call fit(train_env_ids) first, or pass policy_path= "
+                               "pointing to a policy saved by fit")
+
+    def propose(self) -> Config:
+        if not self.history:
+            return self.random_untried()
+        best = max(self.history, key=lambda item: self.utility(item[1]))[0]
+        candidates = candidates_for(self.space, self.rng, [best], lambda key: key in self._tried)
+        if not len(candidates):
+            return self.random_untried()
+        x_seen = np.array([self.space.encode(config) for config, _ in self.history])
+        utilities = [self.utility(metric) for _, metric in self.history]
+        used = len(self.history) / max(self.card.budget, 1)
+        features = candidate_features(x_seen, utilities, candidates.x, used, self.gp_settings)
+        with torch.no_grad():
+            scores = self.scorer.forward_actor(torch.as_tensor(features).reshape(1, -1)).numpy()[0]
+        return dict(candidates.configs[argmax_random_ties(scores.astype(np.float64), self.rng)])
+
+    # --- pickling (the benchmark runner ships fitted agents to workers) --------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if self.scorer is not None:
+            buffer = io.BytesIO()
+            torch.save(self.scorer.state_dict(), buffer)
+            state["scorer"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.get("scorer")
+        if isinstance(weights, bytes):
+            scorer = CandidateScorer(N_FEATURES, state["hidden"])
+            scorer.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
+            state["scorer"] = scorer.eval()
+        self.__dict__.update(state)
+
+
+def _with_zip_suffix(path: str | None) -> str | None:
+    """SB3 adds ``.zip`` to a suffix-less save path; do it here so the existence check looks at the same file."""
+    if path is None:
+        return None
+    return str(path) + ".zip" if Path(path).suffix == "" else str(path)

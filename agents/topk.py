@@ -1,0 +1,61 @@
+"""Top-K warm start: replay the best configs of the lower fidelities, then search at random.
+
+The card's demonstrations are the top configs of the envs one rung below
+(what the paper's prompts show an LLM). They are replayed best rank first,
+round-robin over the demo envs with the fidelity closest to the target first.
+A demo config the target space does not contain (the grid shifted) is mapped
+to its nearest valid config (numeric nearest neighbour for tables, the
+architecture space's repair for Arch); once the demos are used up, or when
+there are none, the agent falls back to random search.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from agents.config_agent import ConfigAgent
+from agents.features import shared_numeric_keys
+from gymnasium_llmconfig.card import Demonstration
+from gymnasium_llmconfig.config_space import Config, InvalidConfig
+from wrappers.matching import matcher_for
+
+
+class TopKWarmStart(ConfigAgent):
+    name = "topk"
+
+    def start_episode(self) -> None:
+        self._queue = [config for config in self._demo_order() if config is not None]
+
+    def propose(self) -> Config:
+        while self._queue:
+            config = self._queue.pop(0)
+            if not self.tried(config):
+                return config
+        return self.random_untried()
+
+    def _demo_order(self) -> list[Config | None]:
+        demos = sorted(self.card.demonstrations, key=self._fidelity_distance)
+        depth = max((len(d.configs) for d in demos), default=0)
+        return [self._valid(d.configs[rank][0]) for rank in range(depth) for d in demos if rank < len(d.configs)]
+
+    def _fidelity_distance(self, demo: Demonstration) -> float:
+        """Euclidean distance in log10 of the numeric metadata that varies between the demo and the target."""
+        target = self.card.fidelity.metadata
+        keys = shared_numeric_keys([target, demo.fidelity.metadata])
+        return math.fsum((math.log10(max(target[k], 1e-300)) - math.log10(max(demo.fidelity.metadata[k], 1e-300))) ** 2
+                         for k in keys)
+
+    def _valid(self, config: Mapping[str, Any]) -> Config | None:
+        """``config`` itself when the target space has it, else its nearest valid config."""
+        space = self.space
+        try:
+            return space.canonicalize(config)
+        except InvalidConfig:
+            pass
+        if space.is_finite:
+            matcher = matcher_for(space)
+            return matcher.match(config, "numeric" if matcher.supports_numeric else "lcs")
+        repair = getattr(space, "nearest_valid", None)
+        return repair(config) if repair is not None else None

@@ -1,0 +1,112 @@
+"""Agents by name: the built-in zoo, third-party entry points and ``module:Class`` references.
+
+``make_agent("optuna-tpe")``, ``make_agent("my_pkg.agents:MyAgent", lr=0.1)``
+and an installed distribution declaring::
+
+    [options.entry_points]
+    gymnasium_llmconfig.agents =
+        my-agent = my_pkg.agents:MyAgent
+
+all return a fresh agent. The benchmark CLI resolves ``--agents`` here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+#: Entry-point group third-party distributions register agents under.
+ENTRY_POINT_GROUP = "gymnasium_llmconfig.agents"
+
+#: Built-in agents: name -> "module:attribute".
+BUILTIN: dict[str, str] = {
+    "random": "agents.random_search:RandomSearch",
+    "topk": "agents.topk:TopKWarmStart",
+    "optuna-tpe": "agents.optuna_agent:OptunaAgent",
+    "gp-bo": "agents.gp_bo:GPBO",
+    "fsbo": "agents.fsbo:FSBO",
+    "nap": "agents.nap:NAP",
+    "fidelity-transfer": "agents.fidelity_transfer:FidelityTransfer",
+    "llm-prompt": "agents.llm:LLMPromptAgent",
+}
+#: Optuna samplers reachable as ``optuna-<name>`` (cheap at these budgets).
+OPTUNA_SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes")
+
+
+class UnknownAgentError(ValueError):
+    """An agent reference that names nothing importable."""
+
+
+def agent_names() -> list[str]:
+    """Every name :func:`make_agent` accepts without a module path."""
+    names = set(BUILTIN) | {f"optuna-{s}" for s in OPTUNA_SAMPLERS}
+    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(names)
+
+
+def resolve_agent(reference: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The factory behind ``reference`` and the keyword arguments the name implies."""
+    reference = reference.strip()
+    if reference.startswith("optuna-") and reference != "optuna-tpe":
+        sampler = reference.removeprefix("optuna-")
+        if sampler not in OPTUNA_SAMPLERS:
+            raise UnknownAgentError(f"unknown Optuna sampler {sampler!r}; use one of "
+                                    + ", ".join(f"optuna-{s}" for s in OPTUNA_SAMPLERS))
+        return _import(BUILTIN["optuna-tpe"], reference), {"sampler": sampler}
+    if reference in BUILTIN:
+        return _import(BUILTIN[reference], reference), {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == reference:
+            return ep.load(), {}
+    if ":" in reference:
+        return _import(reference, reference), {}
+    close = difflib.get_close_matches(reference, agent_names(), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise UnknownAgentError(
+        f"unknown agent {reference!r}.{hint} Known agents: {', '.join(agent_names())}; "
+        "or pass your own as module:Class (the module must be importable) or register it "
+        f"under the entry-point group {ENTRY_POINT_GROUP!r}."
+    )
+
+
+def check_arguments(reference: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Raise :class:`UnknownAgentError` if ``factory`` cannot take ``kwargs`` (checked without building it)."""
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as error:
+        raise UnknownAgentError(f"agent {reference!r} does not accept arguments {sorted(kwargs)}: {error}") from None
+    except ValueError:  # no introspectable signature (a builtin); the call will tell
+        pass
+
+
+def make_agent(reference: str, **kwargs: Any) -> Any:
+    """A new agent from a name, an entry-point name or ``module:Class``; ``kwargs`` go to its constructor."""
+    factory, implied = resolve_agent(reference)
+    kwargs = {**implied, **kwargs}
+    check_arguments(reference, factory, kwargs)
+    agent = factory(**kwargs)
+    for method in ("reset", "act", "observe"):
+        if not callable(getattr(agent, method, None)):
+            raise UnknownAgentError(f"{reference!r} built a {type(agent).__name__} without a {method}() method; "
+                                    "an agent implements reset(card, seed), act(observation), observe(...)")
+    return agent
+
+
+def _import(target: str, reference: str) -> Callable[..., Any]:
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise UnknownAgentError(f"{reference!r}: write a custom agent as module:Class, e.g. my_pkg.agents:MyAgent")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnknownAgentError(f"cannot import module {module_name!r} for agent {reference!r}: {error}. "
+                                "Install the extra it needs (e.g. pip install 'gymnasium-llmconfig[bench]') "
+                                "or check that the module is on PYTHONPATH.") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise UnknownAgentError(f"module {module_name!r} has no attribute {attribute!r} (agent {reference!r})") from None

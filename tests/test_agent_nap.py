@@ -1,0 +1,126 @@
+"""NAP: PPO-trained acquisition policy on the shipped Micro envs (tiny training runs, real episodes)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import cloudpickle
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import gymnasium_llmconfig  # noqa: F401  (registers the envs)
+from agents.base import run_episode
+from agents.nap import N_FEATURES, NAP, AcquisitionEnv, CandidatePolicy, GPSettings, candidate_features
+from agents.zoo import make_agent
+from gymnasium_llmconfig.registry import load_problem
+
+TRAIN = ("LLMConfig-Micro-S-D250K-v0", "LLMConfig-Micro-M-D250K-v0")
+TEST = "LLMConfig-Micro-L-D750K-v0"
+BUDGET = 5
+
+
+@pytest.fixture(scope="module")
+def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("nap") / "policy.zip"
+
+
+@pytest.fixture(scope="module")
+def fitted(policy_file: Path) -> NAP:
+    agent = NAP(timesteps=256, n_candidates=16, seed=0, policy_path=str(policy_file))
+    agent.fit(TRAIN)
+    return agent
+
+
+def play(agent: NAP, seed: int = 3) -> list[dict]:
+    return run_episode(gymnasium.make(TEST, budget=BUDGET), agent, seed=seed)
+
+
+def configs_of(infos: list[dict]) -> list[tuple]:
+    return [tuple(sorted(info["config"].items())) for info in infos]
+
+
+def test_fitted_agent_plays_valid_distinct_configs(fitted: NAP, policy_file: Path) -> None:
+    infos = play(fitted)
+    assert len(infos) == BUDGET
+    assert all(info["valid"] and not info["repeat"] for info in infos)
+    assert len(set(configs_of(infos))) == BUDGET
+    regrets = [info["normalized_regret"] for info in infos]
+    assert all(0.0 <= r <= 1.0 for r in regrets)
+    assert regrets == sorted(regrets, reverse=True)  # best-so-far regret never grows
+    assert policy_file.is_file()
+    assert 0.01 < fitted.gp_settings.lengthscale_factor < 10 and 1e-5 < fitted.gp_settings.noise < 1
+
+
+def test_policy_ranks_candidates_by_features(fitted: NAP) -> None:
+    """The trained scorer is not flat: candidates with different GP features get different logits."""
+    rng = np.random.default_rng(0)
+    features = candidate_features(rng.random((3, 2)), [0.1, 0.5, 0.2], rng.random((20, 2)), 0.6, fitted.gp_settings)
+    assert features.shape == (20, N_FEATURES)
+    assert np.allclose(features[:, 4], 0.6) and np.allclose(features[:, 3], features[0, 3])
+    logits = fitted.scorer.forward_actor(torch.as_tensor(features).reshape(1, -1)).detach().numpy()[0]
+    assert logits.shape == (20,) and np.ptp(logits) > 1e-6
+
+
+def test_policy_is_permutation_invariant_and_optimizes_the_scorer() -> None:
+    n = 8
+    obs_space = gymnasium.spaces.Box(-np.inf, np.inf, (n, N_FEATURES), np.float32)
+    policy = CandidatePolicy(obs_space, gymnasium.spaces.Discrete(n), lambda _: 3e-4, hidden=16)
+    assert isinstance(policy.action_net, torch.nn.Identity)
+    optimized = {id(p) for group in policy.optimizer.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in policy.parameters()}
+    assert {id(p) for p in policy.mlp_extractor.actor.parameters()} <= optimized
+    obs = torch.randn(2, n, N_FEATURES)
+    order = torch.randperm(n)
+    with torch.no_grad():
+        logits = policy.get_distribution(obs).distribution.logits
+        permuted = policy.get_distribution(obs[:, order]).distribution.logits
+        assert torch.allclose(permuted, logits[:, order], atol=1e-6)
+        assert torch.allclose(policy.predict_values(obs[:, order]), policy.predict_values(obs), atol=1e-6)
+
+
+def test_training_env_rewards_are_best_so_far_regret() -> None:
+    problems = [load_problem(env_id) for env_id in TRAIN]
+    env = AcquisitionEnv(problems, n_candidates=8, horizon=4, settings=GPSettings())
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (8, N_FEATURES) and np.isfinite(obs).all()
+    rewards, done = [], False
+    while not done:
+        obs, reward, done, _, info = env.step(0)
+        rewards.append(reward)
+        assert reward == pytest.approx(-info["normalized_regret"] / 3)
+    assert len(rewards) == 3  # one random start, then horizon - 1 policy choices
+    assert len(env.tried) == 4  # candidates are always untried
+
+
+def test_save_load_round_trip_gives_same_proposals(fitted: NAP, policy_file: Path) -> None:
+    loaded = NAP(policy_path=str(policy_file))
+    loaded.fit(["LLMConfig-no-such-env-v0"])  # an existing policy file is loaded, not retrained
+    assert loaded.gp_settings == fitted.gp_settings
+    assert configs_of(play(loaded)) == configs_of(play(fitted))
+
+
+def test_pickle_round_trip_gives_same_proposals(fitted: NAP) -> None:
+    for dumps in (pickle.dumps, cloudpickle.dumps):
+        blob = dumps(fitted)
+        assert len(blob) < 200_000
+        clone = pickle.loads(blob)
+        assert configs_of(play(clone, seed=7)) == configs_of(play(fitted, seed=7))
+
+
+def test_same_seed_same_policy(fitted: NAP) -> None:
+    again = NAP(timesteps=256, n_candidates=16, seed=0)
+    again.fit(TRAIN)
+    for name, value in fitted.scorer.state_dict().items():
+        assert torch.equal(value, again.scorer.state_dict()[name]), name
+
+
+def test_unfitted_agent_says_how_to_fix_it() -> None:
+    agent = make_agent("nap")
+    assert isinstance(agent, NAP)
+    with pytest.raises(RuntimeError, match="call fit.*policy_path"):
+        play(agent)
