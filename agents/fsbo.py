@@ -34,9 +34,9 @@ so it pickles; given its ``seed`` and the episode seed it is deterministic.
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,12 +45,17 @@ import numpy as np
 import torch
 from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from scipy.stats import norm, rankdata
 
 from agents.candidates import candidates_for
 from agents.features import TransferEncoder, shared_numeric_keys
-from agents.gp import DTYPE, argmax_random_ties, log_expected_improvement, posterior_mean_std
-from agents.gp_bo import N_INCUMBENTS, GPBO
+from agents.gp import (
+    DTYPE,
+    argmax_random_ties,
+    copula,
+    log_expected_improvement,
+    posterior_mean_std,
+)
+from agents.gp_bo import GPBO, N_INCUMBENTS
 from gymnasium_llmconfig.config_space import Config
 from gymnasium_llmconfig.registry import ROLES, load_problem
 
@@ -116,6 +121,7 @@ class FSBO(GPBO):
         self.arch_samples = arch_samples
         self.seed = seed
         self.tasks: dict[str, TaskModel] = {}
+        self._task: TaskModel | None = None
 
     # --- meta-training ------------------------------------------------------------------------
     def fit(self, train_env_ids: Sequence[str]) -> None:
@@ -126,7 +132,8 @@ class FSBO(GPBO):
             problems.setdefault(problem.task.name, []).append(problem)
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
-        self.tasks = {task: self._fit_task(problems[task], rng) for task in sorted(problems)}
+        with one_thread():
+            self.tasks = {task: self._fit_task(problems[task], rng) for task in sorted(problems)}
 
     def _fit_task(self, problems: Sequence[Any], rng: np.random.Generator) -> TaskModel:
         encoder = TransferEncoder([p.space for p in problems])
@@ -164,9 +171,12 @@ class FSBO(GPBO):
         self._task = self.tasks.get(self.card.task.name)
 
     def propose(self) -> Config:
-        task = self._task
-        if task is None:
+        if self._task is None:
             return super().propose()
+        with one_thread():
+            return self._propose(self._task)
+
+    def _propose(self, task: TaskModel) -> Config:
         incumbents = [c for c, _ in sorted(self.history, key=lambda h: -self.utility(h[1]))[:N_INCUMBENTS]]
         candidates = candidates_for(self.space, self.rng, incumbents, self._tried.__contains__)
         if not len(candidates):
@@ -197,9 +207,15 @@ class FSBO(GPBO):
         return min(task.envs, key=distance)
 
 
-def copula(utility: np.ndarray) -> np.ndarray:
-    """Normal quantiles of the ranks (ties averaged): any env's utilities on one comparable scale."""
-    return norm.ppf((rankdata(utility) - 0.5) / len(utility))
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread (tiny GPs only lose to threading overhead), then restore the setting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def meta_train(model: DeepKernelGP, data: Sequence[tuple[torch.Tensor, torch.Tensor]], steps: int,
@@ -219,7 +235,7 @@ def conditioned(state: Mapping[str, torch.Tensor], x: np.ndarray, y: np.ndarray,
     """The meta-trained GP fine-tuned on, then conditioned on, (``x``, ``y``)."""
     train_x, train_y = torch.as_tensor(x, dtype=DTYPE), torch.as_tensor(y, dtype=DTYPE)
     model = DeepKernelGP(train_x.shape[-1])
-    model.load_state_dict(copy.deepcopy(dict(state)), keep_transforms=False)
+    model.load_state_dict(state, keep_transforms=False)  # copies: the meta-trained weights stay intact
     model.set_train_data(train_x, train_y, strict=False)
     if finetune_steps and len(train_y) > 1:
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
