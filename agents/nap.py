@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +29,13 @@ import gymnasium
 import numpy as np
 import torch
 from botorch.acquisition.analytic import _log_ei_helper
-from botorch.exceptions import InputDataWarning
-from botorch.models import SingleTaskGP
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
 from agents.candidates import candidates_for, mutants
 from agents.config_agent import ConfigAgent
-from agents.gp import DTYPE, argmax_random_ties, fit_gp, posterior_mean_std
+from agents.gp import DTYPE, argmax_random_ties, fit_gp
 from gymnasium_llmconfig.config_space import Config
 from gymnasium_llmconfig.registry import load_problem
 from gymnasium_llmconfig.tasks.arch.space import ArchBatch
@@ -49,6 +46,9 @@ N_FEATURES = 5
 LOG_EI_FLOOR = -20.0
 #: Configs sampled per training table to set the GP's hyperparameters.
 GP_SAMPLE = 32
+#: PPO hyperparameters (episodes are at most ``horizon`` steps long, so no discounting).
+PPO_SETTINGS: dict[str, Any] = {"n_steps": 256, "batch_size": 64, "n_epochs": 5, "learning_rate": 3e-4, "gamma": 1.0,
+                                "gae_lambda": 0.95, "ent_coef": 0.01}
 #: Share of an Arch training candidate set drawn as mutants of the incumbent (the rest uniform).
 ARCH_MUTANT_SHARE = 0.25
 
@@ -61,16 +61,23 @@ class GPSettings:
     noise: float = 1e-3
 
 
-def fixed_gp(x: np.ndarray, z: np.ndarray, settings: GPSettings, dim: int) -> SingleTaskGP:
-    """A GP on standardized utilities ``z`` with the given hyperparameters (no fitting)."""
-    train_x = torch.as_tensor(np.asarray(x), dtype=DTYPE)
-    train_y = torch.as_tensor(np.asarray(z).reshape(-1, 1), dtype=DTYPE)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InputDataWarning)  # one or two points never look standardized
-        model = SingleTaskGP(train_x, train_y, outcome_transform=None)
-    model.covar_module.lengthscale = max(settings.lengthscale_factor * math.sqrt(dim), 0.03)
-    model.likelihood.noise = max(settings.noise, 1e-4)
-    return model.eval()
+def gp_posterior(x_seen: np.ndarray, z: np.ndarray, x_candidates: np.ndarray,
+                 settings: GPSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std of an exact GP with zero mean and a unit-variance isotropic RBF kernel.
+
+    The same model as a BoTorch ``SingleTaskGP`` with these hyperparameters
+    (the tests check that), written as three lines of torch linear algebra
+    because building a GPyTorch model every step took most of PPO's training time.
+    """
+    scale = max(settings.lengthscale_factor * math.sqrt(x_candidates.shape[1]), 1e-3)
+    seen = torch.as_tensor(np.asarray(x_seen), dtype=DTYPE) / scale
+    candidates = torch.as_tensor(np.asarray(x_candidates), dtype=DTYPE) / scale
+    gram = torch.exp(-0.5 * torch.cdist(seen, seen).square()) + max(settings.noise, 1e-6) * torch.eye(len(seen), dtype=DTYPE)
+    cross = torch.exp(-0.5 * torch.cdist(candidates, seen).square())
+    chol = torch.linalg.cholesky(gram)
+    mean = cross @ torch.cholesky_solve(torch.as_tensor(z, dtype=DTYPE).reshape(-1, 1), chol)
+    explained = torch.linalg.solve_triangular(chol, cross.T, upper=False).square().sum(dim=0)
+    return mean.squeeze(-1), (1.0 - explained).clamp_min(1e-12).sqrt()
 
 
 def candidate_features(
@@ -80,14 +87,12 @@ def candidate_features(
     y = np.asarray(utilities, dtype=np.float64)
     spread = y.std()
     z = (y - y.mean()) / (spread if spread > 0 else 1.0)
-    model = fixed_gp(x_seen, z, settings, x_candidates.shape[1])
-    mean, std = posterior_mean_std(model, x_candidates)
+    mean, std = gp_posterior(x_seen, z, x_candidates, settings)
     best = float(z.max())
-    # BoTorch's stable log EI, from the posterior already computed (LogExpectedImprovement would compute it again).
-    log_ei = (_log_ei_helper(torch.as_tensor((mean - best) / std)) + torch.as_tensor(std).log()).numpy()
-    log_ei = np.maximum(log_ei, LOG_EI_FLOOR)
+    log_ei = (_log_ei_helper((mean - best) / std) + std.log()).clamp_min(LOG_EI_FLOOR)  # BoTorch's stable log EI
     n = len(x_candidates)
-    return np.column_stack([mean, std, log_ei, np.full(n, best), np.full(n, used)]).astype(np.float32)
+    return np.column_stack([mean.numpy(), std.numpy(), log_ei.numpy(), np.full(n, best), np.full(n, used)]
+                           ).astype(np.float32)
 
 
 def estimate_gp_settings(problems: Sequence[Any], rng: np.random.Generator) -> GPSettings:
@@ -178,19 +183,25 @@ class _Table:
 class AcquisitionEnv(gymnasium.Env):
     """BO episodes on training problems, with the acquisition choice as the action.
 
-    Reset draws a training problem and evaluates one random config (there is
-    nothing to condition on before it; the agent does the same at test time).
-    Each step offers ``n_candidates`` random untried configs, described by
-    :func:`candidate_features`; the chosen one is evaluated. The reward is
-    ``-regret_t / (horizon - 1)`` with ``regret_t`` the normalized simple regret
-    of the best config so far, so the return is minus the leaderboard score
-    averaged over budgets 2..horizon: the policy is pushed to find good configs
-    early, not only by the last step.
+    Reset draws a training problem and a budget in ``min_budget..horizon``
+    (the leaderboard plays every budget from 1 to 5, and the fraction-used
+    feature lets the policy spend a long budget differently from a short
+    one), then evaluates one random config: there is nothing to condition on
+    before it, and the agent does the same at test time. Each step offers
+    ``n_candidates`` random untried configs, described by
+    :func:`candidate_features`; the chosen one is evaluated. The reward is the
+    drop in normalized simple regret of the best config so far, so an
+    episode's return is (first regret - final regret): the policy is scored
+    on the final regret alone, as the leaderboard scores an episode, and may
+    explore while budget remains.
     """
 
-    def __init__(self, problems: Sequence[Any], n_candidates: int, horizon: int, settings: GPSettings):
-        if horizon < 2:
-            raise ValueError(f"horizon must be at least 2 (one random start, one policy choice), got {horizon}")
+    def __init__(self, problems: Sequence[Any], n_candidates: int, horizon: int, settings: GPSettings,
+                 min_budget: int = 2):
+        if not 2 <= min_budget <= horizon:
+            raise ValueError(f"need 2 <= min_budget <= horizon (one random start, one policy choice), "
+                             f"got min_budget={min_budget}, horizon={horizon}")
+        self.min_budget = min_budget
         self.tables = [_Table(p) for p in problems]
         self.n_candidates = n_candidates
         self.horizon = horizon
@@ -201,6 +212,7 @@ class AcquisitionEnv(gymnasium.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self.table = self.tables[int(self.np_random.integers(len(self.tables)))]
+        self.budget = int(self.np_random.integers(self.min_budget, self.horizon + 1))
         self.tried: set[Hashable] = set()
         self.x_seen: list[np.ndarray] = []
         self.utilities: list[float] = []
@@ -212,16 +224,19 @@ class AcquisitionEnv(gymnasium.Env):
         else:
             config = space.sample(self.np_random)
             self._evaluate(config, space.encode(config))
+        self.regret = self._regret()
         return self._observe(), {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         row = int(action)
         self._evaluate(self.candidates[row], self.x_candidates[row])
-        problem = self.table.problem
-        regret = problem.normalized_regret(max(self.utilities) * self.table.sign)
-        done = len(self.utilities) >= self.horizon
+        before, self.regret = self.regret, self._regret()
+        done = len(self.utilities) >= self.budget
         observation = np.zeros(self.observation_space.shape, np.float32) if done else self._observe()
-        return observation, -regret / (self.horizon - 1), done, False, {"normalized_regret": regret}
+        return observation, before - self.regret, done, False, {"normalized_regret": self.regret}
+
+    def _regret(self) -> float:
+        return self.table.problem.normalized_regret(max(self.utilities) * self.table.sign)
 
     def _evaluate(self, config: Config, x: np.ndarray) -> None:
         utility = self.table.sign * self.table.problem.evaluate(config).metric
@@ -233,7 +248,7 @@ class AcquisitionEnv(gymnasium.Env):
 
     def _observe(self) -> np.ndarray:
         self.candidates, self.x_candidates = self._draw_candidates()
-        used = len(self.utilities) / self.horizon
+        used = len(self.utilities) / self.budget
         return candidate_features(np.array(self.x_seen), self.utilities, self.x_candidates, used, self.settings)
 
     def _draw_candidates(self) -> tuple[list[Config], np.ndarray]:
@@ -290,9 +305,7 @@ class NAP(ConfigAgent):
         problems = [load_problem(env_id) for env_id in train_env_ids]
         settings = estimate_gp_settings(problems, np.random.default_rng(self.seed))
         env = AcquisitionEnv(problems, self.n_candidates, self.horizon, settings)
-        n_steps = min(256, max(self.timesteps, 64))
-        model = PPO(CandidatePolicy, env, n_steps=n_steps, batch_size=64, n_epochs=5, learning_rate=3e-4, gamma=1.0,
-                    gae_lambda=0.95, ent_coef=0.01, seed=self.seed, device="cpu", verbose=0,
+        model = PPO(CandidatePolicy, env, **PPO_SETTINGS, seed=self.seed, device="cpu", verbose=0,
                     policy_kwargs={"hidden": self.hidden,
                                    "gp_settings": (settings.lengthscale_factor, settings.noise)})
         model.learn(total_timesteps=self.timesteps)

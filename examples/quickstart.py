@@ -7,30 +7,20 @@ no ids it plays the Micro envs, whose data ships in the package (no download).
 
 from __future__ import annotations
 
-import json
 import sys
 
 import gymnasium
 import numpy as np
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
+from agents import run_episode
+from agents.random_search import RandomSearch
 from gymnasium_llmconfig.registry import load_registry
 
 
 def random_episode(env: gymnasium.Env, seed: int) -> float:
-    """Distinct uniform proposals until the budget is spent; returns the final normalized regret."""
-    env.reset(seed=seed)
-    space = env.unwrapped.card.space
-    rng = np.random.default_rng(seed)
-    proposed: set = set()
-    while True:
-        config = space.sample(rng)
-        if space.key(config) in proposed:
-            continue
-        proposed.add(space.key(config))
-        _, _, terminated, truncated, info = env.step(json.dumps(config))
-        if terminated or truncated:
-            return info["normalized_regret"]
+    """One episode of random search (distinct uniform proposals); returns the final normalized regret."""
+    return run_episode(env, RandomSearch(), seed=seed)[-1]["normalized_regret"]
 
 
 def main(env_ids: list[str]) -> None:

@@ -209,3 +209,32 @@ def test_cli_style_string_arguments_and_unknown_backend() -> None:
         LLMPromptAgent("nope")
     with pytest.raises(Exception, match="llama-server"):
         LLMPromptAgent("llama-cpp")
+
+
+def test_llm_prompt_agent_on_the_leaderboard_through_the_cli(server: CannedServer, tmp_path) -> None:
+    """``llmconfig bench --agents llm-prompt --agent-arg ...``: rates and transcripts land in the results."""
+    from typer.testing import CliRunner
+
+    from gymnasium_llmconfig.cli import app
+    from gymnasium_llmconfig.leaderboard.store import ResultStore
+
+    require_data("steplaw/dense_lr_bs_loss.csv")
+    target = "LLMConfig-Pretrain-N537M-D50B-v0"
+    good = configs(gymnasium.make(target), 1)[0]
+    server.script = [(200, completion(json.dumps(good))), (200, completion(json.dumps(good)))]  # 2nd is a repeat
+    args = ["bench", "--suite", "l2h", "--env", target, "--agents", "llm-prompt", "--budgets", "2", "--seeds", "1",
+            "--workers", "0", "--no-progress", "--out", str(tmp_path)]
+    for option in ("backend=openai", "model=canned", f"base_url={server.base_url}", "api_key_env=LLM_TEST_KEY",
+                   "max_retries=0", "timeout=10"):
+        args += ["--agent-arg", option]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (row,) = ResultStore(tmp_path).rows()
+    assert row["agent"].startswith("llm-prompt[") and "model=canned" in row["agent"]
+    assert row["text_agent"] is True
+    assert [s["valid"] for s in row["steps"]] == [True, False] and row["steps"][1]["repeat"] is True
+    assert (row["execution_rate"], row["unique_config_rate"]) == (1.0, 0.5)
+    assert row["outcome_reward"] == -1.0  # a repeat voids the episode's paper reward
+    assert len(row["agent_record"]["turns"]) == 2
+    report = (tmp_path / "leaderboard.md").read_text()
+    assert "Execution" in report or "execution" in report
