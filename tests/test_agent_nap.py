@@ -10,11 +10,21 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+from botorch.models import SingleTaskGP
 from gymnasium.utils.env_checker import check_env
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
 from agents.base import run_episode
-from agents.nap import N_FEATURES, NAP, AcquisitionEnv, CandidatePolicy, GPSettings, candidate_features
+from agents.gp import log_expected_improvement, posterior_mean_std
+from agents.nap import (
+    N_FEATURES,
+    NAP,
+    AcquisitionEnv,
+    CandidatePolicy,
+    GPSettings,
+    candidate_features,
+    gp_posterior,
+)
 from agents.zoo import make_agent
 from gymnasium_llmconfig.registry import load_problem
 
@@ -65,6 +75,26 @@ def test_policy_ranks_candidates_by_features(fitted: NAP) -> None:
     assert logits.shape == (20,) and np.ptp(logits) > 1e-6
 
 
+def test_features_are_botorch_single_task_gp_posterior() -> None:
+    """The fast torch posterior is BoTorch's SingleTaskGP with the same fixed hyperparameters."""
+    rng = np.random.default_rng(1)
+    settings = GPSettings(lengthscale_factor=0.3, noise=1e-3)
+    x_seen, x_candidates = rng.random((4, 3)), rng.random((50, 3))
+    utilities = rng.standard_normal(4)
+    z = (utilities - utilities.mean()) / utilities.std()
+    model = SingleTaskGP(torch.as_tensor(x_seen), torch.as_tensor(z).reshape(-1, 1), outcome_transform=None)
+    model.covar_module.lengthscale = 0.3 * np.sqrt(3)
+    model.likelihood.noise = 1e-3
+    model.eval()
+    mean, std = posterior_mean_std(model, x_candidates)
+    ours_mean, ours_std = gp_posterior(x_seen, z, x_candidates, settings)
+    assert np.allclose(ours_mean.numpy(), mean, atol=1e-6) and np.allclose(ours_std.numpy(), std, atol=1e-6)
+    features = candidate_features(x_seen, utilities, x_candidates, 0.8, settings)
+    log_ei = log_expected_improvement(model, x_candidates, float(z.max()))
+    assert np.allclose(features[:, 2], np.maximum(log_ei, -20.0), atol=1e-4)
+    assert np.allclose(features[:, 3], z.max(), atol=1e-6)
+
+
 def test_policy_is_permutation_invariant_and_optimizes_the_scorer() -> None:
     n = 8
     obs_space = gymnasium.spaces.Box(-np.inf, np.inf, (n, N_FEATURES), np.float32)
@@ -82,19 +112,29 @@ def test_policy_is_permutation_invariant_and_optimizes_the_scorer() -> None:
         assert torch.allclose(policy.predict_values(obs[:, order]), policy.predict_values(obs), atol=1e-6)
 
 
-def test_training_env_rewards_are_best_so_far_regret() -> None:
+@pytest.mark.filterwarnings("ignore:.*Box observation space")  # GP features are unbounded on purpose
+def test_training_env_rewards_are_regret_drops() -> None:
     problems = [load_problem(env_id) for env_id in TRAIN]
     env = AcquisitionEnv(problems, n_candidates=8, horizon=4, settings=GPSettings())
     check_env(env, skip_render_check=True)
-    obs, _ = env.reset(seed=1)
+    fixed = AcquisitionEnv(problems, n_candidates=8, horizon=4, settings=GPSettings(), min_budget=4)
+    obs, _ = fixed.reset(seed=1)
     assert obs.shape == (8, N_FEATURES) and np.isfinite(obs).all()
+    assert np.allclose(obs[:, 4], 1 / 4)  # one of four evaluations used
+    first = fixed.regret
     rewards, done = [], False
     while not done:
-        obs, reward, done, _, info = env.step(0)
+        obs, reward, done, _, info = fixed.step(0)
         rewards.append(reward)
-        assert reward == pytest.approx(-info["normalized_regret"] / 3)
-    assert len(rewards) == 3  # one random start, then horizon - 1 policy choices
-    assert len(env.tried) == 4  # candidates are always untried
+        assert reward >= 0.0
+    assert len(rewards) == 3  # one random start, then budget - 1 policy choices
+    assert sum(rewards) == pytest.approx(first - info["normalized_regret"])
+    assert len(fixed.tried) == 4  # candidates are always untried
+    budgets = set()
+    for seed in range(20):
+        env.reset(seed=seed)
+        budgets.add(env.budget)
+    assert budgets == {2, 3, 4}
 
 
 def test_save_load_round_trip_gives_same_proposals(fitted: NAP, policy_file: Path) -> None:
