@@ -1,5 +1,6 @@
 """The agent zoo: classical baselines, meta-learners and LLM agents behind one small protocol."""
 
 from agents.base import Agent, LearningAgent, run_episode
+from agents.zoo import agent_names, make_agent
 
-__all__ = ["Agent", "LearningAgent", "run_episode"]
+__all__ = ["Agent", "LearningAgent", "agent_names", "make_agent", "run_episode"]

@@ -1,8 +1,9 @@
 """Gaussian-process posterior and acquisition over a candidate set, with BoTorch and GPyTorch.
 
-Shared by the model-based agents (``gp-bo``, ``fidelity-transfer``, ``nap``):
-one place decides how observations are scaled, how the GP is fit and how
-expected improvement is computed, so agents differ only in what they add.
+Shared by the model-based agents (``gp-bo``, ``fsbo``, ``fidelity-transfer``;
+``nap`` fits its fixed hyperparameters here): one place decides how
+observations are warped, how the GP is fit and how expected improvement is
+computed, so agents differ only in what they add.
 """
 
 from __future__ import annotations
