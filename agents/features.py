@@ -95,6 +95,12 @@ def fidelity_features(metadata: Mapping[str, Any], keys: Sequence[str]) -> np.nd
     return out
 
 
+def fidelity_distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+    """Squared Euclidean distance between two fidelities in log10 of the numeric metadata that varies between them."""
+    return math.fsum((math.log10(max(a[k], 1e-300)) - math.log10(max(b[k], 1e-300))) ** 2
+                     for k in shared_numeric_keys([a, b]))
+
+
 def shared_numeric_keys(metadatas: Sequence[Mapping[str, Any]]) -> list[str]:
     """Numeric metadata keys present in every given fidelity and not constant across them."""
     if not metadatas:

@@ -34,7 +34,6 @@ so it pickles; given its ``seed`` and the episode seed it is deterministic.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from agents.candidates import candidates_for
-from agents.features import TransferEncoder, shared_numeric_keys
+from agents.features import TransferEncoder, fidelity_distance
 from agents.gp import (
     DTYPE,
     argmax_random_ties,
@@ -199,10 +198,7 @@ class FSBO(GPBO):
         role = ROLES.index(fidelity.role) if fidelity.role in ROLES else len(ROLES)
 
         def distance(env: EnvData) -> tuple[float, float]:
-            keys = shared_numeric_keys([fidelity.metadata, env.metadata])
-            gap = math.fsum((math.log10(max(fidelity.metadata[k], 1e-300)) - math.log10(max(env.metadata[k], 1e-300)))
-                            ** 2 for k in keys)
-            return abs(role - ROLES.index(env.role)), gap
+            return abs(role - ROLES.index(env.role)), fidelity_distance(fidelity.metadata, env.metadata)
 
         return min(task.envs, key=distance)
 

@@ -11,12 +11,11 @@ there are none, the agent falls back to random search.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from agents.config_agent import ConfigAgent
-from agents.features import shared_numeric_keys
+from agents.features import fidelity_distance
 from gymnasium_llmconfig.card import Demonstration
 from gymnasium_llmconfig.config_space import Config, InvalidConfig
 from wrappers.matching import matcher_for
@@ -41,11 +40,7 @@ class TopKWarmStart(ConfigAgent):
         return [self._valid(d.configs[rank][0]) for rank in range(depth) for d in demos if rank < len(d.configs)]
 
     def _fidelity_distance(self, demo: Demonstration) -> float:
-        """Euclidean distance in log10 of the numeric metadata that varies between the demo and the target."""
-        target = self.card.fidelity.metadata
-        keys = shared_numeric_keys([target, demo.fidelity.metadata])
-        return math.fsum((math.log10(max(target[k], 1e-300)) - math.log10(max(demo.fidelity.metadata[k], 1e-300))) ** 2
-                         for k in keys)
+        return fidelity_distance(self.card.fidelity.metadata, demo.fidelity.metadata)
 
     def _valid(self, config: Mapping[str, Any]) -> Config | None:
         """``config`` itself when the target space has it, else its nearest valid config."""
