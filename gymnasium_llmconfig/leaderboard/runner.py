@@ -1,7 +1,8 @@
 """Leaderboard runs: agents × test envs × budgets × seeds, one Ray task per episode, resumable.
 
-The driver resolves the suite, builds every agent once (so a bad agent name
-or argument fails before anything runs), fits the learning agents on the
+The driver resolves the suite, checks every agent's name and arguments
+without building it (so a mistake fails before anything runs and nothing
+heavy loads in the driver), fits the learning agents on the
 suite's *training* envs only (a Ray task each, in parallel with the
 episodes of the agents that need no fit), then plays every pending episode
 as a Ray task and appends each finished episode to the results store as it
@@ -33,6 +34,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.leaderboard.report import write_report
@@ -107,8 +109,9 @@ def run_benchmark(
     store.check_settings({"suite": plan.suite, "env_kwargs": dict(plan.env_kwargs)})
     done = store.done()
     agents = {spec.label: _AgentJob(spec) for spec in plan.agents}
-    pending = {label: [key for key in _keys(label, test_envs, plan) if key not in done] for label in agents}
-    skipped = sum(len(_keys(label, test_envs, plan)) for label in agents) - sum(map(len, pending.values()))
+    planned = {label: _keys(label, test_envs, plan) for label in agents}
+    pending = {label: [key for key in keys if key not in done] for label, keys in planned.items()}
+    skipped = sum(map(len, planned.values())) - sum(map(len, pending.values()))
     played, interrupted = 0, False
     with store.appender() as log, _executor(workers, address) as executor, _progress(progress) as bar:
         task = bar.add_task("episodes", total=sum(map(len, pending.values())))
@@ -166,7 +169,6 @@ class _AgentJob:
     """One agent of the plan: how workers rebuild it, and whether it must be fitted first."""
 
     def __init__(self, spec: AgentSpec):
-        self.spec = spec
         factory, implied = resolve_agent(spec.reference)
         self.factory, self.kwargs = factory, {**implied, **spec.kwargs}
         check_arguments(spec.reference, factory, self.kwargs)  # fail before anything runs, build nothing heavy
@@ -176,8 +178,7 @@ class _AgentJob:
 
     def blob(self) -> bytes:
         """What a worker needs to get this agent: the fitted agent, or the recipe to build it."""
-        return self.fitted if self.fitted is not None else cloudpickle.dumps((self.spec.label, self.factory,
-                                                                               self.kwargs))
+        return self.fitted if self.fitted is not None else cloudpickle.dumps((self.factory, self.kwargs))
 
 
 def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
@@ -207,14 +208,14 @@ def _agent_from(blob: bytes) -> Any:
     if token not in _AGENTS:
         loaded = cloudpickle.loads(blob)
         if isinstance(loaded, tuple):
-            _, factory, kwargs = loaded
+            factory, kwargs = loaded
             loaded = factory(**kwargs)
         _AGENTS[token] = loaded
     return _AGENTS[token]
 
 
 def _fit(blob: bytes, train_env_ids: list[str]) -> bytes:
-    _, factory, kwargs = cloudpickle.loads(blob)
+    factory, kwargs = cloudpickle.loads(blob)
     agent = factory(**kwargs)
     agent.fit(train_env_ids)
     return cloudpickle.dumps(agent)
@@ -225,14 +226,7 @@ def _play(label: str, blob: bytes, env_id: str, budget: int, seed: int, env_kwar
     agent = _agent_from(blob)
     env = RecordEpisodeStatistics(gymnasium.make(env_id, budget=budget, **env_kwargs))
     start = time.perf_counter()
-    observation, _ = env.reset(seed=seed)
-    agent.reset(env.unwrapped.card, seed=seed)
-    infos, done = [], False
-    while not done:
-        observation, reward, terminated, truncated, info = env.step(agent.act(observation))
-        agent.observe(observation, reward, info)
-        infos.append(info)
-        done = terminated or truncated
+    infos = run_episode(env, agent, seed=seed)
     wall = time.perf_counter() - start
     problem = env.unwrapped.problem
     result = episode_result(problem, budget, infos, [infos[-1]["episode"]["r"]], seed=seed)
