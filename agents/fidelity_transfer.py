@@ -23,7 +23,6 @@ to GP-BO's behaviour (random first proposal, then EI).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,8 +34,8 @@ from agents.candidates import Candidates, candidates_for
 from agents.config_agent import ConfigAgent
 from agents.features import TransferEncoder, fidelity_features, shared_numeric_keys
 from agents.gp import argmax_random_ties, copula, fit_gp, posterior_mean_std
+from agents.training import problems_by_task, training_runs
 from gymnasium_llmconfig.config_space import Config
-from gymnasium_llmconfig.registry import load_problem
 
 #: Fidelity metadata keys that measure scale, preferred over derived ones (d_model, compute_6ND, ...)
 #: when present; otherwise every numeric key that varies is used.
@@ -85,11 +84,8 @@ class FidelityTransfer(ConfigAgent):
     def fit(self, train_env_ids: Sequence[str]) -> None:
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        by_task = defaultdict(list)
-        for env_id in train_env_ids:
-            problem = load_problem(env_id)
-            by_task[problem.task.name].append(problem)
-        self.models = {task: self._fit_task(problems, rng) for task, problems in by_task.items()}
+        self.models = {task: self._fit_task(problems, rng)
+                       for task, problems in problems_by_task(train_env_ids).items()}
 
     def _fit_task(self, problems: list, rng: np.random.Generator) -> TaskModel:
         encoder = TransferEncoder([p.space for p in problems])
@@ -102,11 +98,10 @@ class FidelityTransfer(ConfigAgent):
         per_env = max(8, self.max_points // len(problems))
         xs, ys = [], []
         for problem, fidelity in zip(problems, (raw_fidelity - low) / span):
-            configs, values = _runs(problem, rng, per_env)
-            sign = 1.0 if problem.task.direction == "maximize" else -1.0
+            configs, utility = training_runs(problem, rng, arch_samples=ARCH_TRAIN_SAMPLES, limit=per_env)
             features = encoder(problem.space, configs)
             xs.append(np.hstack([features, np.repeat(fidelity[None, :], len(configs), axis=0)]))
-            ys.append(copula(sign * np.asarray(values)))
+            ys.append(copula(utility))
         train_x, train_y = np.vstack(xs), np.concatenate(ys)
         model = fit_gp(train_x, train_y)
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -145,11 +140,3 @@ class FidelityTransfer(ConfigAgent):
         z = (mean - y.max()) / std
         return std * (norm.pdf(z) + z * norm.cdf(z))
 
-
-def _runs(problem, rng: np.random.Generator, n: int) -> tuple[list[Config], list[float]]:
-    """Up to ``n`` (config, metric) runs of a training env: table rows, or surrogate answers for Arch."""
-    space = problem.space
-    configs = space.enumerate() if space.is_finite else [space.sample(rng) for _ in range(ARCH_TRAIN_SAMPLES)]
-    if len(configs) > n:
-        configs = [configs[i] for i in rng.choice(len(configs), size=n, replace=False)]
-    return configs, [problem.evaluate(c).metric for c in configs]

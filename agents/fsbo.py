@@ -55,8 +55,9 @@ from agents.gp import (
     posterior_mean_std,
 )
 from agents.gp_bo import GPBO, N_INCUMBENTS
+from agents.training import problems_by_task, training_runs
 from gymnasium_llmconfig.config_space import Config
-from gymnasium_llmconfig.registry import ROLES, load_problem
+from gymnasium_llmconfig.registry import ROLES
 
 #: Width of both hidden layers (and the output) of the feature extractor.
 HIDDEN = 32
@@ -125,10 +126,7 @@ class FSBO(GPBO):
     # --- meta-training ------------------------------------------------------------------------
     def fit(self, train_env_ids: Sequence[str]) -> None:
         """Meta-train one deep-kernel GP per task on the training envs' outcomes."""
-        problems: dict[str, list[Any]] = {}
-        for env_id in train_env_ids:
-            problem = load_problem(env_id)
-            problems.setdefault(problem.task.name, []).append(problem)
+        problems = problems_by_task(train_env_ids)
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
         with one_thread():
@@ -138,9 +136,7 @@ class FSBO(GPBO):
         encoder = TransferEncoder([p.space for p in problems])
         envs = []
         for problem in problems:
-            configs = self._training_configs(problem, rng)
-            utility = np.array([problem.evaluate(c).metric for c in configs], dtype=np.float64)
-            utility = utility if problem.task.direction == "maximize" else -utility
+            configs, utility = training_runs(problem, rng, arch_samples=self.arch_samples)
             envs.append(EnvData(problem.fidelity.role, dict(problem.fidelity.metadata),
                                 encoder(problem.space, configs), copula(utility)))
         model = DeepKernelGP(encoder.dim)
@@ -151,19 +147,6 @@ class FSBO(GPBO):
                 keep = np.sort(rng.choice(len(env.y), WARM_START_POINTS, replace=False))
                 env.x, env.y = env.x[keep], env.y[keep]
         return TaskModel(encoder, {k: v.detach().clone() for k, v in model.state_dict().items()}, envs)
-
-    def _training_configs(self, problem: Any, rng: np.random.Generator) -> list[Config]:
-        """Every config of a table; distinct sampled configs of an infinite space."""
-        space = problem.space
-        if space.is_finite:
-            return space.enumerate()
-        configs: dict[Any, Config] = {}
-        for _ in range(10 * self.arch_samples):
-            config = space.sample(rng)
-            configs.setdefault(space.key(config), config)
-            if len(configs) == self.arch_samples:
-                break
-        return list(configs.values())
 
     # --- playing --------------------------------------------------------------------------------
     def start_episode(self) -> None:
