@@ -14,13 +14,13 @@ from collections import defaultdict
 import pandas as pd
 from rich.console import Console
 
-from gymnasium_llmconfig.cli import DEFAULT_AGENTS
-from gymnasium_llmconfig.leaderboard.runner import (
+from gymnasium_llmconfig.lab.cli import DEFAULT_AGENTS
+from gymnasium_llmconfig.lab.leaderboard.runner import (
     AgentSpec,
     BenchmarkPlan,
     run_benchmark,
 )
-from gymnasium_llmconfig.leaderboard.store import ResultStore
+from gymnasium_llmconfig.lab.leaderboard.store import ResultStore
 from gymnasium_llmconfig.metrics import summarize
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from gymnasium_llmconfig.cli import app
+from gymnasium_llmconfig.lab.cli import app
 
 runner = CliRunner()
 

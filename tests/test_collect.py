@@ -12,12 +12,12 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from gymnasium_llmconfig.collect import sweep as sweep_mod
-from gymnasium_llmconfig.collect.cli import collect_app
-from gymnasium_llmconfig.collect.corpus import CorpusParams, make_corpus
-from gymnasium_llmconfig.collect.model import GPTConfig, TinyGPT, count_params, non_embedding_params
-from gymnasium_llmconfig.collect.sweep import COLUMNS, CollectError, collect, load_spec, parse_spec, read_records
-from gymnasium_llmconfig.collect.train import RunConfig, lr_at, run
+from gymnasium_llmconfig.lab.collect import sweep as sweep_mod
+from gymnasium_llmconfig.lab.collect.cli import collect_app
+from gymnasium_llmconfig.lab.collect.corpus import CorpusParams, make_corpus
+from gymnasium_llmconfig.lab.collect.model import GPTConfig, TinyGPT, count_params, non_embedding_params
+from gymnasium_llmconfig.lab.collect.sweep import COLUMNS, CollectError, collect, load_spec, parse_spec, read_records
+from gymnasium_llmconfig.lab.collect.train import RunConfig, lr_at, run
 
 ABSURD_LR = 1000.0
 TINY = {

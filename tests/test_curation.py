@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import gymnasium_llmconfig  # noqa: F401
 from gymnasium_llmconfig import LMConfigGym
-from gymnasium_llmconfig.cli import app
+from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import auto_demo_ids, fidelity_ladder, resolve_demo_ids, resolve_suite
 from gymnasium_llmconfig.registry import RegistryError, _load, load_registry

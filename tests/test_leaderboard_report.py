@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gymnasium_llmconfig import storage
-from gymnasium_llmconfig.leaderboard.report import write_report
+from gymnasium_llmconfig.lab.leaderboard.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REGRET = {"good": 0.1, "llm": 0.3, "bad": 0.5}

@@ -215,8 +215,8 @@ def test_llm_prompt_agent_on_the_leaderboard_through_the_cli(server: CannedServe
     """``llmconfig bench --agents llm-prompt --agent-arg ...``: rates and transcripts land in the results."""
     from typer.testing import CliRunner
 
-    from gymnasium_llmconfig.cli import app
-    from gymnasium_llmconfig.leaderboard.store import ResultStore
+    from gymnasium_llmconfig.lab.cli import app
+    from gymnasium_llmconfig.lab.leaderboard.store import ResultStore
 
     require_data("steplaw/dense_lr_bs_loss.csv")
     target = "LLMConfig-Pretrain-N537M-D50B-v0"

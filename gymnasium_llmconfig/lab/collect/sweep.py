@@ -31,9 +31,9 @@ from typing import Any
 
 import yaml
 
-from gymnasium_llmconfig.collect.corpus import Corpus, CorpusParams, make_corpus
-from gymnasium_llmconfig.collect.model import non_embedding_params
-from gymnasium_llmconfig.collect.train import RunConfig, failure_record, run
+from gymnasium_llmconfig.lab.collect.corpus import Corpus, CorpusParams, make_corpus
+from gymnasium_llmconfig.lab.collect.model import non_embedding_params
+from gymnasium_llmconfig.lab.collect.train import RunConfig, failure_record, run
 from gymnasium_llmconfig.storage import (
     JsonlAppender,
     StoreError,

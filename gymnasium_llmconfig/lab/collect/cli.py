@@ -1,7 +1,7 @@
 """``llmconfig collect``: run real training sweeps and write tables the registry can serve.
 
 The main CLI mounts :data:`collect_app` as ``llmconfig collect``; it also runs
-on its own with ``python -m gymnasium_llmconfig.collect.cli``. Torch is imported
+on its own with ``python -m gymnasium_llmconfig.lab.collect.cli``. Torch is imported
 only when a command runs, so mounting this app keeps ``llmconfig`` usable
 without the training extras.
 """
@@ -39,7 +39,7 @@ def pretrain(
     """Pretrain tiny GPT models over the spec's grid; write runs.jsonl, runs.csv and registry.yaml."""
     console = Console(stderr=True)
     try:
-        from gymnasium_llmconfig.collect.sweep import CollectError, collect, load_spec
+        from gymnasium_llmconfig.lab.collect.sweep import CollectError, collect, load_spec
     except ImportError as exc:
         console.print(f"[red]error:[/red] llmconfig collect needs PyTorch ({exc}); pip install torch", highlight=False)
         raise typer.Exit(2) from None

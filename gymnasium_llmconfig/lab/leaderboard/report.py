@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gymnasium_llmconfig.leaderboard.plots import (
+from gymnasium_llmconfig.lab.leaderboard.plots import (
     Style,
     agent_styles,
     regret_vs_budget_png,

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gymnasium_llmconfig.collect.corpus import Corpus
-from gymnasium_llmconfig.collect.model import GPTConfig, TinyGPT, non_embedding_params
+from gymnasium_llmconfig.lab.collect.corpus import Corpus
+from gymnasium_llmconfig.lab.collect.model import GPTConfig, TinyGPT, non_embedding_params
 
 #: Maximum number of points kept in a run's loss curve.
 CURVE_POINTS = 50

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gymnasium_llmconfig import data
-from gymnasium_llmconfig.collect.cli import collect_app
+from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.registry import load_problem, load_registry
@@ -180,7 +180,7 @@ def bench(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Run a leaderboard: every agent on every test env of a suite at each budget and seed."""
-    from gymnasium_llmconfig.leaderboard.runner import (
+    from gymnasium_llmconfig.lab.leaderboard.runner import (
         AgentSpec,
         BenchmarkPlan,
         parse_agent_args,
@@ -212,8 +212,8 @@ def bench(
 @app.command("report")
 def report(out: Annotated[Path, typer.Argument(help="A results directory written by `llmconfig bench`.")]) -> None:
     """Rebuild the leaderboard report (markdown, HTML, plots) from stored results."""
-    from gymnasium_llmconfig.leaderboard.report import write_report
-    from gymnasium_llmconfig.leaderboard.store import ResultStore
+    from gymnasium_llmconfig.lab.leaderboard.report import write_report
+    from gymnasium_llmconfig.lab.leaderboard.store import ResultStore
 
     store = ResultStore(out)
     rows = store.rows()

@@ -37,8 +37,8 @@ from rich.progress import (
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig.curation import resolve_suite
-from gymnasium_llmconfig.leaderboard.report import write_report
-from gymnasium_llmconfig.leaderboard.store import EpisodeKey, ResultStore
+from gymnasium_llmconfig.lab.leaderboard.report import write_report
+from gymnasium_llmconfig.lab.leaderboard.store import EpisodeKey, ResultStore
 from gymnasium_llmconfig.metrics import episode_result
 
 if TYPE_CHECKING:

@@ -1,6 +1,0 @@
-"""Leaderboard runs (``llmconfig bench``) and their reports (``llmconfig report``).
-
-- :mod:`~gymnasium_llmconfig.leaderboard.runner`: agents × envs × budgets × seeds as Ray tasks, resumable;
-- :mod:`~gymnasium_llmconfig.leaderboard.store`: the results directory (episode log, fitted agents, settings);
-- :mod:`~gymnasium_llmconfig.leaderboard.report`: markdown, self-contained HTML and regret-vs-budget plots.
-"""
