@@ -55,14 +55,14 @@ class ConfigAgent(ABC):
         self.learn(config, float(info["metric"]))
 
     # --- hooks ------------------------------------------------------------------------------
-    def start_episode(self) -> None:
+    def start_episode(self) -> None:  # noqa: B027 (an optional hook: doing nothing is the default)
         """Called after :meth:`reset` has set the card and the rng."""
 
     @abstractmethod
     def propose(self) -> Config:
         """The next config to evaluate (canonical, untried when possible)."""
 
-    def learn(self, config: Config, metric: float) -> None:
+    def learn(self, config: Config, metric: float) -> None:  # noqa: B027 (an optional hook)
         """Called with every evaluated config and its metric value."""
 
     # --- helpers --------------------------------------------------------------------------
@@ -101,9 +101,3 @@ class ConfigAgent(ABC):
             if not self.tried(config):
                 return config
         return space.sample(self.rng)
-
-    def best_observed(self) -> tuple[Config, float] | None:
-        """The best (config, metric) evaluated this episode."""
-        if not self.history:
-            return None
-        return max(self.history, key=lambda item: self.utility(item[1]))

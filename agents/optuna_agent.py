@@ -16,6 +16,7 @@ the paper's budgets of 1-5, so the start-up is one trial (``n_startup_trials``).
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -136,3 +137,10 @@ class OptunaAgent(ConfigAgent):
         position = np.array([p.unit_position(suggestion[p.name]) for p in space.parameters])
         encoded = space.encode_all()[left]
         return dict(space.enumerate()[int(left[np.argmin(((encoded - position) ** 2).sum(axis=1))])])
+
+
+#: Optuna's other cheap samplers as zoo entries (setup.cfg declares them as ``optuna-<sampler>``).
+OPTUNA_RANDOM = partial(OptunaAgent, sampler="random")
+OPTUNA_QMC = partial(OptunaAgent, sampler="qmc")
+OPTUNA_GP = partial(OptunaAgent, sampler="gp")
+OPTUNA_CMAES = partial(OptunaAgent, sampler="cmaes")

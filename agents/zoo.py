@@ -1,13 +1,15 @@
-"""Agents by name: the built-in zoo, third-party entry points and ``module:Class`` references.
+"""Agents by name: one registry, the entry-point group, plus ``module:Class`` references.
 
-``make_agent("optuna-tpe")``, ``make_agent("my_pkg.agents:MyAgent", lr=0.1)``
-and an installed distribution declaring::
+Built-in agents are declared in this project's ``setup.cfg`` exactly as an
+installed third-party distribution declares its own::
 
     [options.entry_points]
     gymnasium_llmconfig.agents =
         my-agent = my_pkg.agents:MyAgent
 
-all return a fresh agent. The benchmark CLI resolves ``--agents`` here.
+so ``make_agent("optuna-tpe")``, ``make_agent("my-agent")`` and
+``make_agent("my_pkg.agents:MyAgent", lr=0.1)`` all resolve the same way and
+return a fresh agent. The benchmark CLI resolves ``--agents`` here.
 """
 
 from __future__ import annotations
@@ -16,58 +18,39 @@ import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-#: Entry-point group third-party distributions register agents under.
+#: Entry-point group every agent name is registered under (built-in and third-party alike).
 ENTRY_POINT_GROUP = "gymnasium_llmconfig.agents"
-
-#: Built-in agents: name -> "module:attribute".
-BUILTIN: dict[str, str] = {
-    "random": "agents.random_search:RandomSearch",
-    "topk": "agents.topk:TopKWarmStart",
-    "optuna-tpe": "agents.optuna_agent:OptunaAgent",
-    "gp-bo": "agents.gp_bo:GPBO",
-    "fsbo": "agents.fsbo:FSBO",
-    "nap": "agents.nap:NAP",
-    "fidelity-transfer": "agents.fidelity_transfer:FidelityTransfer",
-    "llm-prompt": "agents.llm:LLMPromptAgent",
-}
-#: Optuna samplers reachable as ``optuna-<name>`` (cheap at these budgets).
-OPTUNA_SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes")
 
 
 class UnknownAgentError(ValueError):
     """An agent reference that names nothing importable."""
 
 
+def _registered() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def agent_names() -> list[str]:
     """Every name :func:`make_agent` accepts without a module path."""
-    names = set(BUILTIN) | {f"optuna-{s}" for s in OPTUNA_SAMPLERS}
-    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(names)
+    return sorted(_registered())
 
 
-def resolve_agent(reference: str) -> tuple[Callable[..., Any], dict[str, Any]]:
-    """The factory behind ``reference`` and the keyword arguments the name implies."""
+def resolve_agent(reference: str) -> Callable[..., Any]:
+    """The factory (a class or any callable) behind an agent name or ``module:Class``."""
     reference = reference.strip()
-    if reference.startswith("optuna-") and reference != "optuna-tpe":
-        sampler = reference.removeprefix("optuna-")
-        if sampler not in OPTUNA_SAMPLERS:
-            raise UnknownAgentError(f"unknown Optuna sampler {sampler!r}; use one of "
-                                    + ", ".join(f"optuna-{s}" for s in OPTUNA_SAMPLERS))
-        return _import(BUILTIN["optuna-tpe"], reference), {"sampler": sampler}
-    if reference in BUILTIN:
-        return _import(BUILTIN[reference], reference), {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == reference:
-            return ep.load(), {}
+    registered = _registered()
+    if reference in registered:
+        entry = registered[reference]
+        return _import(f"{entry.module}:{entry.attr}", reference)
     if ":" in reference:
-        return _import(reference, reference), {}
-    close = difflib.get_close_matches(reference, agent_names(), n=3)
+        return _import(reference, reference)
+    close = difflib.get_close_matches(reference, registered, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownAgentError(
-        f"unknown agent {reference!r}.{hint} Known agents: {', '.join(agent_names())}; "
+        f"unknown agent {reference!r}.{hint} Known agents: {', '.join(sorted(registered))}; "
         "or pass your own as module:Class (the module must be importable) or register it "
         f"under the entry-point group {ENTRY_POINT_GROUP!r}."
     )
@@ -84,9 +67,8 @@ def check_arguments(reference: str, factory: Callable[..., Any], kwargs: Mapping
 
 
 def make_agent(reference: str, **kwargs: Any) -> Any:
-    """A new agent from a name, an entry-point name or ``module:Class``; ``kwargs`` go to its constructor."""
-    factory, implied = resolve_agent(reference)
-    kwargs = {**implied, **kwargs}
+    """A new agent from a registered name or ``module:Class``; ``kwargs`` go to its constructor."""
+    factory = resolve_agent(reference)
     check_arguments(reference, factory, kwargs)
     agent = factory(**kwargs)
     for method in ("reset", "act", "observe"):
@@ -109,4 +91,5 @@ def _import(target: str, reference: str) -> Callable[..., Any]:
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise UnknownAgentError(f"module {module_name!r} has no attribute {attribute!r} (agent {reference!r})") from None
+        raise UnknownAgentError(
+            f"module {module_name!r} has no attribute {attribute!r} (agent {reference!r})") from None

@@ -18,14 +18,14 @@ __version__ = "0.1.0"
 ENTRY_POINT = "gymnasium_llmconfig.env:LLMConfigEnv"
 #: Every made env gets BudgetTruncation, which reads T from the env (``make(id, budget=T)``).
 BUDGET_WRAPPER = gymnasium.envs.registration.WrapperSpec(
-    "BudgetTruncation", "wrappers.budget:BudgetTruncation", {"budget": None}
+    "BudgetTruncation", "gymnasium_llmconfig.budget:BudgetTruncation", {"budget": None}
 )
 
 
 def register_envs() -> list[str]:
     """Register every registry env with Gymnasium (idempotent); returns the ids."""
     ids = []
-    for task, fidelity in load_registry():
+    for _task, fidelity in load_registry():
         if fidelity.env_id not in gymnasium.registry:
             gymnasium.register(
                 id=fidelity.env_id,

@@ -86,9 +86,6 @@ class TaskSpec:
         description = self.options.get("description_revealed", self.description) if reveal_names else self.description
         return TaskInfo(self.name, self.title, str(description), metric_name, direction, metric_description)
 
-    def fidelity_index(self, env_id: str) -> int:
-        return next(i for i, f in enumerate(self.fidelities) if f.env_id == env_id)
-
 
 @dataclass(frozen=True)
 class SuiteSpec:

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 Message = dict[str, str]
 
 #: Backend names accepted by :func:`make_backend` (and the agent's ``backend=`` argument).
-BACKENDS = ("transformers", "openai", "llama-cpp")
+BACKENDS = ("transformers", "openai")
 
 
 class BackendError(RuntimeError):
@@ -63,10 +63,4 @@ def make_backend(kind: str = "transformers", **kwargs: Any) -> ChatBackend:
         from agents.llm.openai_chat import OpenAIBackend
 
         return OpenAIBackend(**kwargs)
-    if kind in ("llama-cpp", "llamacpp", "llama.cpp"):
-        raise BackendUnavailable(
-            "the llama-cpp backend is not built in: llama-cpp-python compiles llama.cpp from source. "
-            "Serve a GGUF with llama.cpp's `llama-server` and use backend='openai' with "
-            "base_url='http://127.0.0.1:8080/v1' instead, or backend='transformers' (loads GGUF via gguf_file=)."
-        )
     raise ValueError(f"unknown LLM backend {kind!r}; choose one of {BACKENDS}")

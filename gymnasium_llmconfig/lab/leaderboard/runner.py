@@ -169,8 +169,8 @@ class _AgentJob:
     """One agent of the plan: how workers rebuild it, and whether it must be fitted first."""
 
     def __init__(self, spec: AgentSpec):
-        factory, implied = resolve_agent(spec.reference)
-        self.factory, self.kwargs = factory, {**implied, **spec.kwargs}
+        factory = resolve_agent(spec.reference)
+        self.factory, self.kwargs = factory, dict(spec.kwargs)
         check_arguments(spec.reference, factory, self.kwargs)  # fail before anything runs, build nothing heavy
         self.learns = callable(getattr(factory, "fit", None))
         _ship_by_value_if_local(factory)
@@ -183,7 +183,8 @@ class _AgentJob:
 
 def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
     """Agents defined outside installed packages (a script, a test file) are pickled with their code."""
-    module = sys.modules.get(getattr(factory, "__module__", ""))
+    target = getattr(factory, "func", factory)  # a functools.partial is defined where its function is
+    module = sys.modules.get(getattr(target, "__module__", ""))
     if module is None or module.__name__ == "__main__":
         return
     top = module.__name__.split(".")[0]

@@ -8,7 +8,8 @@ copy of either. It sets ``T`` through ``LLMConfigEnv.set_budget`` and turns the
 env's count into ``truncated=True`` for the whole wrapper stack, so no stack
 (whatever sits between it and the env) lets a proposal past the budget.
 ``gymnasium.make(env_id, budget=T)`` applies it (see the registration in
-``gymnasium_llmconfig``).
+``gymnasium_llmconfig``), so it is part of the env contract and lives in the
+core; ``wrappers`` re-exports it with the other wrappers.
 """
 
 from __future__ import annotations
