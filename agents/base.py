@@ -4,18 +4,22 @@ An agent never sees an env's answer table. It gets the env's ``TaskCard``
 (config space, fidelity metadata, demonstrations) at ``reset``, then plays
 text: ``act`` returns the action string for ``env.step`` and ``observe``
 receives what the env answered. Agents that learn from lower fidelities
-implement ``fit``; the benchmark runner only ever passes training envs.
+implement ``fit``: they are handed a
+:class:`~gymnasium_llmconfig.training_data.TrainingSet` (the benchmark runner
+builds it from a suite's training envs only) and never load envs themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gymnasium_llmconfig.card import TaskCard
+    from gymnasium_llmconfig.training_data import TrainingSet
 
 
 @runtime_checkable
@@ -38,8 +42,15 @@ class Agent(Protocol):
 class LearningAgent(Agent, Protocol):
     """An agent that learns from training (lower-fidelity) envs before it plays."""
 
-    def fit(self, train_env_ids: Sequence[str]) -> None:
-        """Learn from the given training env ids (never a test env)."""
+    def fit(self, training_set: TrainingSet) -> None:
+        """Learn from the training envs' runs (never a test env's)."""
+
+    def save(self, path: str | Path) -> Any:
+        """Write the fitted agent into directory ``path`` (no pickles: results directories are shared)."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> LearningAgent:
+        """The agent :meth:`save` wrote into ``path``."""
 
 
 def run_episode(env: gymnasium.Env, agent: Agent, seed: int | None = None) -> list[dict[str, Any]]:

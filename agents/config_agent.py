@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.candidates import Candidates, candidates_for
 from gymnasium_llmconfig.card import TaskCard
 from gymnasium_llmconfig.config_space import Config, ConfigSpace
 
@@ -78,7 +79,13 @@ class ConfigAgent(ABC):
 
     def utility(self, metric: float) -> float:
         """The metric with its sign set so that higher is better."""
-        return metric if self.maximize else -metric
+        return self.card.task.utility(metric)
+
+    def candidates(self, n_incumbents: int) -> Candidates:
+        """What model-based agents maximize an acquisition over: the untried configs of a finite space, or
+        random architectures plus mutants of the ``n_incumbents`` best configs seen so far (best first)."""
+        incumbents = [c for c, _ in sorted(self.history, key=lambda h: -self.utility(h[1]))[:n_incumbents]]
+        return candidates_for(self.space, self.rng, incumbents, self._tried.__contains__)
 
     def tried(self, config: Mapping[str, Any]) -> bool:
         return self.space.key(config) in self._tried

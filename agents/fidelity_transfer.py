@@ -25,30 +25,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import norm
 
-from agents.candidates import Candidates, candidates_for
+from agents.candidates import Candidates
 from agents.config_agent import ConfigAgent
 from agents.features import TransferEncoder, fidelity_features, shared_numeric_keys
 from agents.gp import argmax_random_ties, copula, fit_gp, posterior_mean_std
-from agents.training import problems_by_task, training_runs
-from gymnasium_llmconfig.config_space import Config
-
-#: Fidelity metadata keys that measure scale, preferred over derived ones (d_model, compute_6ND, ...)
-#: when present; otherwise every numeric key that varies is used.
-SCALE_KEYS = ("N", "D", "model_params", "n_params", "tokens")
-#: Architectures drawn per training env of an infinite space (answered by its surrogate).
-ARCH_TRAIN_SAMPLES = 300
-#: Incumbents whose neighbourhoods seed the candidates of an infinite space.
-N_INCUMBENTS = 3
+from agents.persistence import SavedAgent
+from agents.training import training_runs
+from gymnasium_llmconfig.config_space import Config, Parameter
+from gymnasium_llmconfig.training_data import TrainingEnv, TrainingSet
 
 
 @dataclass
 class TaskModel:
-    """The fitted cross-fidelity model of one task (tensors and a state dict: it pickles)."""
+    """The fitted cross-fidelity model of one task (arrays, an encoder and a state dict: it saves as safetensors)."""
 
     encoder: TransferEncoder
     keys: list[str]
@@ -72,34 +67,55 @@ class TaskModel:
         return {k: v for k, v in self.__dict__.items() if k != "_model"}
 
 
-class FidelityTransfer(ConfigAgent):
-    name = "fidelity-transfer"
+class FidelityTransfer(ConfigAgent, SavedAgent):
+    """Cross-fidelity GP prior, then EI on the residuals.
 
-    def __init__(self, max_points: int = 300, seed: int = 0):
+    Args:
+        max_points: training runs kept per task (split evenly over its envs, at least 8 each).
+        seed: seeds the fit (numpy and torch).
+        arch_samples: architectures drawn per training env of an infinite space (answered by its surrogate).
+        n_incumbents: best configs seen whose mutants join the candidates of an architecture space.
+        scale_keys: fidelity metadata keys that measure scale, preferred over derived ones (d_model,
+            compute_6ND, ...) when present; otherwise every numeric key that varies is used.
+    """
+
+    name = "fidelity-transfer"
+    state_types = (TaskModel, TransferEncoder, Parameter)
+
+    def __init__(self, max_points: int = 300, seed: int = 0, arch_samples: int = 300, n_incumbents: int = 3,
+                 scale_keys: Sequence[str] = ("N", "D", "model_params", "n_params", "tokens")):
         super().__init__()
         self.max_points = max_points
         self.seed = seed
+        self.arch_samples = arch_samples
+        self.n_incumbents = n_incumbents
+        self.scale_keys = tuple(scale_keys)
         self.models: dict[str, TaskModel] = {}
 
-    def fit(self, train_env_ids: Sequence[str]) -> None:
+    def fit(self, training_set: TrainingSet) -> None:
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        self.models = {task: self._fit_task(problems, rng)
-                       for task, problems in problems_by_task(train_env_ids).items()}
+        self.models = {task: self._fit_task(envs, rng) for task, envs in training_set.by_task().items()}
 
-    def _fit_task(self, problems: list, rng: np.random.Generator) -> TaskModel:
-        encoder = TransferEncoder([p.space for p in problems])
-        metadatas = [p.fidelity.metadata for p in problems]
+    def fitted_state(self) -> dict[str, TaskModel]:
+        return self.models
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.models = state
+
+    def _fit_task(self, envs: list[TrainingEnv], rng: np.random.Generator) -> TaskModel:
+        encoder = TransferEncoder([e.space for e in envs])
+        metadatas = [e.metadata for e in envs]
         keys = shared_numeric_keys(metadatas)
-        keys = [k for k in keys if k in SCALE_KEYS] or keys
-        raw_fidelity = np.array([fidelity_features(m, keys) for m in metadatas]).reshape(len(problems), len(keys))
+        keys = [k for k in keys if k in self.scale_keys] or keys
+        raw_fidelity = np.array([fidelity_features(m, keys) for m in metadatas]).reshape(len(envs), len(keys))
         low = raw_fidelity.min(axis=0)
         span = np.where(raw_fidelity.max(axis=0) > low, raw_fidelity.max(axis=0) - low, 1.0)
-        per_env = max(8, self.max_points // len(problems))
+        per_env = max(8, self.max_points // len(envs))
         xs, ys = [], []
-        for problem, fidelity in zip(problems, (raw_fidelity - low) / span):
-            configs, utility = training_runs(problem, rng, arch_samples=ARCH_TRAIN_SAMPLES, limit=per_env)
-            features = encoder(problem.space, configs)
+        for env, fidelity in zip(envs, (raw_fidelity - low) / span, strict=True):
+            configs, utility = training_runs(env, rng, arch_samples=self.arch_samples, limit=per_env)
+            features = encoder(env.space, configs)
             xs.append(np.hstack([features, np.repeat(fidelity[None, :], len(configs), axis=0)]))
             ys.append(copula(utility))
         train_x, train_y = np.vstack(xs), np.concatenate(ys)
@@ -108,8 +124,7 @@ class FidelityTransfer(ConfigAgent):
         return TaskModel(encoder, keys, low, span, train_x, train_y, state)
 
     def propose(self) -> Config:
-        incumbents = [c for c, _ in sorted(self.history, key=lambda h: -self.utility(h[1]))[:N_INCUMBENTS]]
-        candidates = candidates_for(self.space, self.rng, incumbents, self._tried.__contains__)
+        candidates = self.candidates(self.n_incumbents)
         if not len(candidates):
             return self.random_untried()
         model = self.models.get(self.card.task.name)

@@ -29,7 +29,8 @@ candidates of :func:`~agents.candidates.candidates_for`.
 A task seen in no training env (or an agent never fitted) is played exactly
 as ``gp-bo`` plays it: a random first proposal, then a plain GP with EI.
 A fitted agent holds only numpy arrays, the encoders and torch state dicts,
-so it pickles; given its ``seed`` and the episode seed it is deterministic.
+so ``save``/``load`` store it as JSON and safetensors; given its ``seed`` and
+the episode seed it is deterministic.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ import torch
 from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from agents.candidates import candidates_for
 from agents.features import TransferEncoder, fidelity_distance
 from agents.gp import (
     DTYPE,
@@ -54,18 +54,12 @@ from agents.gp import (
     log_expected_improvement,
     posterior_mean_std,
 )
-from agents.gp_bo import GPBO, N_INCUMBENTS
-from agents.training import problems_by_task, training_runs
-from gymnasium_llmconfig.config_space import Config
+from agents.gp_bo import GPBO
+from agents.persistence import SavedAgent
+from agents.training import training_runs
+from gymnasium_llmconfig.config_space import Config, Parameter
 from gymnasium_llmconfig.registry import ROLES
-
-#: Width of both hidden layers (and the output) of the feature extractor.
-HIDDEN = 32
-#: Adam learning rates of meta-training and of fine-tuning on an episode.
-META_LR = 1e-3
-FINETUNE_LR = 1e-3
-#: Most configs of one training env kept to condition the warm start on.
-WARM_START_POINTS = 512
+from gymnasium_llmconfig.training_data import TrainingEnv, TrainingSet
 
 
 class DeepKernelGP(gpytorch.models.ExactGP, GPyTorchModel):
@@ -73,11 +67,11 @@ class DeepKernelGP(gpytorch.models.ExactGP, GPyTorchModel):
 
     _num_outputs = 1
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, hidden: int):
         super().__init__(None, None, gpytorch.likelihoods.GaussianLikelihood())
         self.extractor = torch.nn.Sequential(
-            torch.nn.Linear(dim, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(),
-            torch.nn.Linear(HIDDEN, HIDDEN),
+            torch.nn.Linear(dim, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+            torch.nn.Linear(hidden, hidden),
         )
         self.mean_module = gpytorch.means.ConstantMean()
         self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.MaternKernel(nu=2.5))
@@ -107,46 +101,73 @@ class TaskModel:
     envs: list[EnvData]
 
 
-class FSBO(GPBO):
+class FSBO(GPBO, SavedAgent):
+    """FSBO; beyond the GP-BO arguments (``n_incumbents``) it takes the meta-learning hyperparameters.
+
+    Args:
+        meta_steps: Adam steps of meta-training, per task.
+        batch_size: configs of one training env per meta step.
+        finetune_steps: Adam steps on the episode's observations before each proposal.
+        arch_samples: architectures sampled (and answered by the surrogate) per training env of Arch.
+        seed: seeds meta-training (numpy and torch).
+        hidden: width of the feature extractor's layers (and of its output).
+        meta_lr, finetune_lr: Adam learning rates of meta-training and of fine-tuning.
+        warm_start_points: most configs of one training env kept to condition the warm start on.
+    """
+
     name = "fsbo"
+    state_types = (TaskModel, EnvData, TransferEncoder, Parameter)
 
     def __init__(self, meta_steps: int = 1_000, batch_size: int = 64, finetune_steps: int = 20,
-                 arch_samples: int = 1_024, seed: int = 0):
-        super().__init__(n_initial=1)
-        if meta_steps < 0 or batch_size < 2 or finetune_steps < 0 or arch_samples < 2:
-            raise ValueError("FSBO needs meta_steps >= 0, batch_size >= 2, finetune_steps >= 0, arch_samples >= 2")
+                 arch_samples: int = 1_024, seed: int = 0, hidden: int = 32, meta_lr: float = 1e-3,
+                 finetune_lr: float = 1e-3, warm_start_points: int = 512, n_incumbents: int = 3):
+        super().__init__(n_initial=1, n_incumbents=n_incumbents)
+        if meta_steps < 0 or batch_size < 2 or finetune_steps < 0 or arch_samples < 2 or hidden < 1 \
+                or warm_start_points < 1:
+            raise ValueError("FSBO needs meta_steps >= 0, batch_size >= 2, finetune_steps >= 0, arch_samples >= 2, "
+                             "hidden >= 1 and warm_start_points >= 1")
         self.meta_steps = meta_steps
         self.batch_size = batch_size
         self.finetune_steps = finetune_steps
         self.arch_samples = arch_samples
         self.seed = seed
+        self.hidden = hidden
+        self.meta_lr = meta_lr
+        self.finetune_lr = finetune_lr
+        self.warm_start_points = warm_start_points
         self.tasks: dict[str, TaskModel] = {}
         self._task: TaskModel | None = None
 
     # --- meta-training ------------------------------------------------------------------------
-    def fit(self, train_env_ids: Sequence[str]) -> None:
+    def fit(self, training_set: TrainingSet) -> None:
         """Meta-train one deep-kernel GP per task on the training envs' outcomes."""
-        problems = problems_by_task(train_env_ids)
+        envs = training_set.by_task()
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
         with one_thread():
-            self.tasks = {task: self._fit_task(problems[task], rng) for task in sorted(problems)}
+            self.tasks = {task: self._fit_task(envs[task], rng) for task in sorted(envs)}
 
-    def _fit_task(self, problems: Sequence[Any], rng: np.random.Generator) -> TaskModel:
-        encoder = TransferEncoder([p.space for p in problems])
+    def _fit_task(self, training_envs: Sequence[TrainingEnv], rng: np.random.Generator) -> TaskModel:
+        encoder = TransferEncoder([e.space for e in training_envs])
         envs = []
-        for problem in problems:
-            configs, utility = training_runs(problem, rng, arch_samples=self.arch_samples)
-            envs.append(EnvData(problem.fidelity.role, dict(problem.fidelity.metadata),
-                                encoder(problem.space, configs), copula(utility)))
-        model = DeepKernelGP(encoder.dim)
+        for training_env in training_envs:
+            configs, utility = training_runs(training_env, rng, arch_samples=self.arch_samples)
+            envs.append(EnvData(training_env.role, dict(training_env.metadata),
+                                encoder(training_env.space, configs), copula(utility)))
+        model = DeepKernelGP(encoder.dim, self.hidden)
         meta_train(model, [(torch.as_tensor(e.x, dtype=DTYPE), torch.as_tensor(e.y, dtype=DTYPE)) for e in envs],
-                   self.meta_steps, self.batch_size, rng)
+                   self.meta_steps, self.batch_size, self.meta_lr, rng)
         for env in envs:
-            if len(env.y) > WARM_START_POINTS:
-                keep = np.sort(rng.choice(len(env.y), WARM_START_POINTS, replace=False))
+            if len(env.y) > self.warm_start_points:
+                keep = np.sort(rng.choice(len(env.y), self.warm_start_points, replace=False))
                 env.x, env.y = env.x[keep], env.y[keep]
         return TaskModel(encoder, {k: v.detach().clone() for k, v in model.state_dict().items()}, envs)
+
+    def fitted_state(self) -> dict[str, TaskModel]:
+        return self.tasks
+
+    def restore_state(self, state: dict[str, TaskModel]) -> None:
+        self.tasks = state
 
     # --- playing --------------------------------------------------------------------------------
     def start_episode(self) -> None:
@@ -159,19 +180,18 @@ class FSBO(GPBO):
             return self._propose(self._task)
 
     def _propose(self, task: TaskModel) -> Config:
-        incumbents = [c for c, _ in sorted(self.history, key=lambda h: -self.utility(h[1]))[:N_INCUMBENTS]]
-        candidates = candidates_for(self.space, self.rng, incumbents, self._tried.__contains__)
+        candidates = self.candidates(self.n_incumbents)
         if not len(candidates):
             return self.random_untried()
         x = task.encoder(self.space, candidates.configs)
         if not self.history:
             env = self._nearest_env(task)
-            model = conditioned(task.state, env.x, env.y, finetune_steps=0)
+            model = conditioned(task.state, env.x, env.y, self.hidden, finetune_steps=0, lr=self.finetune_lr)
             scores = posterior_mean_std(model, x)[0]
         else:
             x_seen = task.encoder(self.space, [c for c, _ in self.history])
             y_seen = copula(np.array([self.utility(m) for _, m in self.history]))
-            model = conditioned(task.state, x_seen, y_seen, self.finetune_steps)
+            model = conditioned(task.state, x_seen, y_seen, self.hidden, self.finetune_steps, self.finetune_lr)
             scores = log_expected_improvement(model, x, float(y_seen.max()))
         return candidates.configs[argmax_random_ties(scores, self.rng)]
 
@@ -198,10 +218,10 @@ def one_thread() -> Iterator[None]:
 
 
 def meta_train(model: DeepKernelGP, data: Sequence[tuple[torch.Tensor, torch.Tensor]], steps: int,
-               batch_size: int, rng: np.random.Generator) -> None:
+               batch_size: int, lr: float, rng: np.random.Generator) -> None:
     """Adam on the marginal likelihood of one random batch of one random env per step."""
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=META_LR)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
         x, y = data[int(rng.integers(len(data)))]
@@ -210,15 +230,16 @@ def meta_train(model: DeepKernelGP, data: Sequence[tuple[torch.Tensor, torch.Ten
     model.eval()
 
 
-def conditioned(state: Mapping[str, torch.Tensor], x: np.ndarray, y: np.ndarray, finetune_steps: int) -> DeepKernelGP:
+def conditioned(state: Mapping[str, torch.Tensor], x: np.ndarray, y: np.ndarray, hidden: int, finetune_steps: int,
+                lr: float) -> DeepKernelGP:
     """The meta-trained GP fine-tuned on, then conditioned on, (``x``, ``y``)."""
     train_x, train_y = torch.as_tensor(x, dtype=DTYPE), torch.as_tensor(y, dtype=DTYPE)
-    model = DeepKernelGP(train_x.shape[-1])
+    model = DeepKernelGP(train_x.shape[-1], hidden)
     model.load_state_dict(state, keep_transforms=False)  # copies: the meta-trained weights stay intact
     model.set_train_data(train_x, train_y, strict=False)
     if finetune_steps and len(train_y) > 1:
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        optimizer = torch.optim.Adam(model.parameters(), lr=FINETUNE_LR)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
         for _ in range(finetune_steps):
             step(model, mll, optimizer, train_x, train_y)

@@ -6,35 +6,32 @@ utilities (:func:`agents.gp.copula`), over the space's vector
 encoding; log expected improvement maximized over the candidate set (every
 untried config of a table, sampled and mutated architectures for Arch). The
 first ``n_initial`` proposals are random: a GP on nothing has nothing to say.
+Architecture mutants are drawn around the ``n_incumbents`` best configs seen.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from agents.candidates import candidates_for
 from agents.config_agent import ConfigAgent
 from agents.gp import argmax_random_ties, copula, fit_gp, log_expected_improvement
 from gymnasium_llmconfig.config_space import Config
-
-#: Incumbents whose neighbourhoods seed the candidates of an infinite space.
-N_INCUMBENTS = 3
 
 
 class GPBO(ConfigAgent):
     name = "gp-bo"
 
-    def __init__(self, n_initial: int = 1):
+    def __init__(self, n_initial: int = 1, n_incumbents: int = 3):
         super().__init__()
-        if n_initial < 1:
-            raise ValueError(f"n_initial must be at least 1, got {n_initial}")
+        if n_initial < 1 or n_incumbents < 1:
+            raise ValueError(f"n_initial and n_incumbents must be at least 1, got {n_initial} and {n_incumbents}")
         self.n_initial = n_initial
+        self.n_incumbents = n_incumbents
 
     def propose(self) -> Config:
         if len(self.history) < self.n_initial:
             return self.random_untried()
-        incumbents = [c for c, _ in sorted(self.history, key=lambda h: -self.utility(h[1]))[:N_INCUMBENTS]]
-        candidates = candidates_for(self.space, self.rng, incumbents, self._tried.__contains__)
+        candidates = self.candidates(self.n_incumbents)
         if not len(candidates):
             return self.random_untried()
         x = np.array([self.space.encode(c) for c, _ in self.history])

@@ -17,16 +17,15 @@ stay cheap: an isotropic RBF lengthscale of ``factor * sqrt(d)`` on the
 [0, 1]^d encoding and a noise level, both set once in :meth:`NAP.fit` as the
 median of MLL fits on samples of the training tables (never a test table), and
 used unchanged by the training env and at test time, which share
-:func:`candidate_features`.
+:func:`candidate_features`. ``save``/``load`` store the trained scorer's state
+dict (safetensors) and the GP settings (JSON), not SB3's pickled zip.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -37,12 +36,13 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from agents.candidates import candidates_for, mutants
+from agents.candidates import mutants
 from agents.config_agent import ConfigAgent
 from agents.gp import DTYPE, argmax_random_ties, fit_gp
+from agents.persistence import SavedAgent
 from gymnasium_llmconfig.config_space import Config
-from gymnasium_llmconfig.registry import load_problem
 from gymnasium_llmconfig.tasks.arch.space import ArchBatch
+from gymnasium_llmconfig.training_data import TrainingEnv, TrainingSet
 
 #: Per-candidate features: posterior mean, posterior std, log EI, incumbent, fraction of the budget used.
 N_FEATURES = 5
@@ -51,13 +51,6 @@ LOG_EI_COLUMN = 2
 EI_PRIOR_WEIGHT = 1.0
 #: log EI is clipped here (far-off candidates would otherwise reach -1e3 and swamp the network's inputs).
 LOG_EI_FLOOR = -20.0
-#: Configs sampled per training table to set the GP's hyperparameters.
-GP_SAMPLE = 32
-#: PPO hyperparameters (episodes are at most ``horizon`` steps long, so no discounting).
-PPO_SETTINGS: dict[str, Any] = {"n_steps": 256, "batch_size": 64, "n_epochs": 5, "learning_rate": 1e-3, "gamma": 1.0,
-                                "gae_lambda": 0.95, "ent_coef": 0.01}
-#: Share of an Arch training candidate set drawn as mutants of the incumbent (the rest uniform).
-ARCH_MUTANT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -104,20 +97,22 @@ def candidate_features(
                            ).astype(np.float32)
 
 
-def estimate_gp_settings(problems: Sequence[Any], rng: np.random.Generator) -> GPSettings:
-    """Median, over the training problems, of the MLL-fitted noise and geometric-mean lengthscale / sqrt(d)."""
+def estimate_gp_settings(envs: Sequence[TrainingEnv], rng: np.random.Generator, n_sample: int) -> GPSettings:
+    """Median, over the training envs, of the MLL-fitted noise and geometric-mean lengthscale / sqrt(d).
+
+    Each env contributes one GP fitted on ``n_sample`` of its configs.
+    """
     factors, noises = [], []
-    for problem in problems:
-        space = problem.space
+    for env in envs:
+        space = env.space
         if space.is_finite:
             configs = space.enumerate()
-            rows = rng.choice(len(configs), size=min(GP_SAMPLE, len(configs)), replace=False)
+            rows = rng.choice(len(configs), size=min(n_sample, len(configs)), replace=False)
             x, sample = space.encode_all()[rows], [configs[i] for i in rows]
         else:
-            batch = space.sample_batch(rng, GP_SAMPLE)
+            batch = space.sample_batch(rng, n_sample)
             x, sample = space.encode_batch(batch), batch.configs()
-        sign = 1.0 if problem.task.direction == "maximize" else -1.0
-        model = fit_gp(x, [sign * problem.evaluate(c).metric for c in sample])
+        model = fit_gp(x, env.utilities(sample))
         with torch.no_grad():
             log_lengthscale = float(model.covar_module.lengthscale.log().mean())
             noises.append(float(model.likelihood.noise.mean()))
@@ -180,15 +175,14 @@ class CandidatePolicy(ActorCriticPolicy):
 
 
 class _Table:
-    """A training problem with its configs and encodings listed once."""
+    """A training env with its configs and encodings listed once."""
 
-    def __init__(self, problem: Any):
-        self.problem = problem
-        self.sign = 1.0 if problem.task.direction == "maximize" else -1.0
-        self.finite = problem.space.is_finite
-        self.configs = problem.space.enumerate() if self.finite else []
-        self.keys = [problem.space.key(c) for c in self.configs]
-        self.x = problem.space.encode_all() if self.finite else np.zeros((0, problem.space.dim))
+    def __init__(self, env: TrainingEnv):
+        self.env = env
+        self.finite = env.space.is_finite
+        self.configs = env.space.enumerate() if self.finite else []
+        self.keys = [env.space.key(c) for c in self.configs]
+        self.x = env.space.encode_all() if self.finite else np.zeros((0, env.space.dim))
 
 
 class AcquisitionEnv(gymnasium.Env):
@@ -207,13 +201,14 @@ class AcquisitionEnv(gymnasium.Env):
     explore while budget remains.
     """
 
-    def __init__(self, problems: Sequence[Any], n_candidates: int, horizon: int, settings: GPSettings,
-                 min_budget: int = 2):
+    def __init__(self, envs: Sequence[TrainingEnv], n_candidates: int, horizon: int, settings: GPSettings,
+                 min_budget: int = 2, arch_mutant_share: float = 0.25):
         if not 2 <= min_budget <= horizon:
             raise ValueError(f"need 2 <= min_budget <= horizon (one random start, one policy choice), "
                              f"got min_budget={min_budget}, horizon={horizon}")
         self.min_budget = min_budget
-        self.tables = [_Table(p) for p in problems]
+        self.arch_mutant_share = arch_mutant_share
+        self.tables = [_Table(e) for e in envs]
         self.n_candidates = n_candidates
         self.horizon = horizon
         self.settings = settings
@@ -228,7 +223,7 @@ class AcquisitionEnv(gymnasium.Env):
         self.x_seen: list[np.ndarray] = []
         self.utilities: list[float] = []
         self.incumbent: Config = {}
-        space = self.table.problem.space
+        space = self.table.env.space
         if self.table.finite:
             row = int(self.np_random.integers(len(self.table.configs)))
             self._evaluate(self.table.configs[row], self.table.x[row])
@@ -247,13 +242,13 @@ class AcquisitionEnv(gymnasium.Env):
         return observation, before - self.regret, done, False, {"normalized_regret": self.regret}
 
     def _regret(self) -> float:
-        return self.table.problem.normalized_regret(max(self.utilities) * self.table.sign)
+        return self.table.env.normalized_regret(max(self.utilities))
 
     def _evaluate(self, config: Config, x: np.ndarray) -> None:
-        utility = self.table.sign * self.table.problem.evaluate(config).metric
+        utility = self.table.env.utility(config)
         if not self.utilities or utility > max(self.utilities):
             self.incumbent = config
-        self.tried.add(self.table.problem.space.key(config))
+        self.tried.add(self.table.env.space.key(config))
         self.x_seen.append(np.asarray(x, dtype=np.float64))
         self.utilities.append(utility)
 
@@ -264,11 +259,11 @@ class AcquisitionEnv(gymnasium.Env):
 
     def _draw_candidates(self) -> tuple[list[Config], np.ndarray]:
         """``n_candidates`` untried configs (repeats only when fewer are left)."""
-        space, rng, n = self.table.problem.space, self.np_random, self.n_candidates
+        space, rng, n = self.table.env.space, self.np_random, self.n_candidates
         if self.table.finite:
             configs, keys, x = self.table.configs, self.table.keys, self.table.x
         else:
-            n_mutants = int(n * ARCH_MUTANT_SHARE)
+            n_mutants = int(n * self.arch_mutant_share)
             batch = ArchBatch.concat([space.sample_batch(rng, n - n_mutants),
                                       mutants(space, self.incumbent, rng, n_mutants)])
             configs, x = batch.configs(), space.encode_batch(batch)
@@ -278,7 +273,7 @@ class AcquisitionEnv(gymnasium.Env):
         return [configs[i] for i in rows], x[rows]
 
 
-class NAP(ConfigAgent):
+class NAP(ConfigAgent, SavedAgent):
     """Neural acquisition policy: PPO-trained candidate scorer over GP posterior features.
 
     At test time the first config is random (as in training); afterwards every
@@ -286,67 +281,83 @@ class NAP(ConfigAgent):
     and the argmax of the logits is proposed (ties at random with the episode
     rng): the greedy policy, as MetaBO evaluates its policies; sampling from
     the logits scored no better in our runs and makes a short episode noisier.
-    ``fit`` trains and, given ``policy_path``, saves the SB3 model there; an
-    existing ``policy_path`` is loaded instead of training.
+
+    Args:
+        timesteps: PPO environment steps of training.
+        n_candidates: candidates offered per training step.
+        horizon: longest training episode (the leaderboard's largest budget).
+        hidden: width of the scorer's and the critic's layers.
+        seed: seeds the GP settings' samples and PPO.
+        gp_sample: configs per training env the GP hyperparameters are fitted on.
+        arch_mutant_share: share of an Arch training candidate set drawn as mutants of the incumbent.
+        n_steps, batch_size, n_epochs, learning_rate, gamma, gae_lambda, ent_coef: PPO's (stable-baselines3)
+            hyperparameters; episodes are at most ``horizon`` steps long, so there is no discounting.
     """
 
     name = "nap"
 
     def __init__(self, timesteps: int = 20_000, n_candidates: int = 32, horizon: int = 5, hidden: int = 64,
-                 seed: int = 0, policy_path: str | None = None):
+                 seed: int = 0, gp_sample: int = 32, arch_mutant_share: float = 0.25, n_steps: int = 256,
+                 batch_size: int = 64, n_epochs: int = 5, learning_rate: float = 1e-3, gamma: float = 1.0,
+                 gae_lambda: float = 0.95, ent_coef: float = 0.01):
         super().__init__()
         self.timesteps = timesteps
         self.n_candidates = n_candidates
         self.horizon = horizon
         self.hidden = hidden
         self.seed = seed
-        self.policy_path = _with_zip_suffix(policy_path)
+        self.gp_sample = gp_sample
+        self.arch_mutant_share = arch_mutant_share
+        self.n_steps = n_steps
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.learning_rate = learning_rate
+        self.gamma = gamma
+        self.gae_lambda = gae_lambda
+        self.ent_coef = ent_coef
         self.scorer: CandidateScorer | None = None
         self.gp_settings = GPSettings()
-        if self.policy_path is not None and Path(self.policy_path).exists():
-            self.load(self.policy_path)
 
     # --- learning -------------------------------------------------------------------------
-    def fit(self, train_env_ids: Sequence[str]) -> None:
-        """Train the policy on the training envs (or load ``policy_path`` when it exists)."""
-        if self.policy_path is not None and Path(self.policy_path).exists():
-            self.load(self.policy_path)
-            return
-        if not train_env_ids:
-            raise ValueError("NAP.fit needs at least one training env id")
-        problems = [load_problem(env_id) for env_id in train_env_ids]
-        settings = estimate_gp_settings(problems, np.random.default_rng(self.seed))
-        env = AcquisitionEnv(problems, self.n_candidates, self.horizon, settings)
-        model = PPO(CandidatePolicy, env, **PPO_SETTINGS, seed=self.seed, device="cpu", verbose=0,
+    def fit(self, training_set: TrainingSet) -> None:
+        """Train the policy with PPO on BO episodes of the training envs."""
+        envs = list(training_set)
+        if not envs:
+            raise ValueError("NAP.fit needs at least one training env")
+        settings = estimate_gp_settings(envs, np.random.default_rng(self.seed), self.gp_sample)
+        env = AcquisitionEnv(envs, self.n_candidates, self.horizon, settings,
+                             arch_mutant_share=self.arch_mutant_share)
+        model = PPO(CandidatePolicy, env, n_steps=self.n_steps, batch_size=self.batch_size, n_epochs=self.n_epochs,
+                    learning_rate=self.learning_rate, gamma=self.gamma, gae_lambda=self.gae_lambda,
+                    ent_coef=self.ent_coef, seed=self.seed, device="cpu", verbose=0,
                     policy_kwargs={"hidden": self.hidden,
                                    "gp_settings": (settings.lengthscale_factor, settings.noise)})
         model.learn(total_timesteps=self.timesteps)
-        if self.policy_path is not None:
-            model.save(self.policy_path)
-        self._take_policy(model.policy)
+        self.restore_state({"gp_settings": list(model.policy.gp_settings),
+                            "scorer": model.policy.mlp_extractor.state_dict()})
 
-    def load(self, path: str) -> None:
-        """Use the policy of an SB3 model saved by :meth:`fit`."""
-        self._take_policy(PPO.load(path, device="cpu").policy)
+    def fitted_state(self) -> dict[str, Any]:
+        if self.scorer is None:
+            raise RuntimeError("NAP has no policy to save: call fit(training_set) first")
+        return {"gp_settings": [self.gp_settings.lengthscale_factor, self.gp_settings.noise],
+                "scorer": self.scorer.state_dict()}
 
-    def _take_policy(self, policy: CandidatePolicy) -> None:
-        self.hidden = policy.hidden
-        self.gp_settings = GPSettings(*policy.gp_settings)
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.gp_settings = GPSettings(*state["gp_settings"])
         self.scorer = CandidateScorer(N_FEATURES, self.hidden)
-        self.scorer.load_state_dict(policy.mlp_extractor.state_dict())
+        self.scorer.load_state_dict(state["scorer"])
         self.scorer.eval()
 
     # --- acting -----------------------------------------------------------------------------
     def start_episode(self) -> None:
         if self.scorer is None:
-            raise RuntimeError("NAP has no policy: call fit(train_env_ids) first, or pass policy_path= "
-                               "pointing to a policy saved by fit")
+            raise RuntimeError("NAP has no policy: call fit(training_set) first, or NAP.load(path) "
+                               "an agent saved with save(path)")
 
     def propose(self) -> Config:
         if not self.history:
             return self.random_untried()
-        best = max(self.history, key=lambda item: self.utility(item[1]))[0]
-        candidates = candidates_for(self.space, self.rng, [best], lambda key: key in self._tried)
+        candidates = self.candidates(1)
         if not len(candidates):
             return self.random_untried()
         x_seen = np.array([self.space.encode(config) for config, _ in self.history])
@@ -356,27 +367,3 @@ class NAP(ConfigAgent):
         with torch.no_grad():
             scores = self.scorer.forward_actor(torch.as_tensor(features).reshape(1, -1)).numpy()[0]
         return dict(candidates.configs[argmax_random_ties(scores.astype(np.float64), self.rng)])
-
-    # --- pickling (the benchmark runner ships fitted agents to workers) --------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        if self.scorer is not None:
-            buffer = io.BytesIO()
-            torch.save(self.scorer.state_dict(), buffer)
-            state["scorer"] = buffer.getvalue()
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        weights = state.get("scorer")
-        if isinstance(weights, bytes):
-            scorer = CandidateScorer(N_FEATURES, state["hidden"])
-            scorer.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
-            state["scorer"] = scorer.eval()
-        self.__dict__.update(state)
-
-
-def _with_zip_suffix(path: str | None) -> str | None:
-    """SB3 adds ``.zip`` to a suffix-less save path; do it here so the existence check looks at the same file."""
-    if path is None:
-        return None
-    return str(path) + ".zip" if Path(path).suffix == "" else str(path)

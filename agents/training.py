@@ -1,43 +1,36 @@
-"""What learning agents read from their training envs: the problems per task and their runs.
+"""What learning agents draw from a training env: its runs as (configs, signed utilities).
 
 ``fit`` may use every outcome of a training env (they are the cheap runs);
-these helpers are the one place that loads them, so every learner groups
-tasks and signs utilities the same way.
+every learner samples them here, so they all read tables and sample
+architectures the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from gymnasium_llmconfig.config_space import Config
-from gymnasium_llmconfig.registry import load_problem
+from gymnasium_llmconfig.training_data import TrainingEnv
 
 
-def problems_by_task(train_env_ids: Sequence[str]) -> dict[str, list[Any]]:
-    """The training envs' problems grouped by task name, in the order given."""
-    grouped: dict[str, list[Any]] = {}
-    for env_id in train_env_ids:
-        problem = load_problem(env_id)
-        grouped.setdefault(problem.task.name, []).append(problem)
-    return grouped
-
-
-def training_runs(problem: Any, rng: np.random.Generator, *, arch_samples: int,
+def training_runs(env: TrainingEnv, rng: np.random.Generator, *, arch_samples: int,
                   limit: int | None = None) -> tuple[list[Config], np.ndarray]:
     """Configs of a training env and their utilities (the metric signed so that higher is better).
 
     A table gives its rows, an infinite space ``arch_samples`` distinct
     sampled configs answered by its surrogate; ``limit`` subsamples at random.
     """
-    space = problem.space
-    configs = space.enumerate() if space.is_finite else _distinct_samples(space, rng, arch_samples)
+    if env.space.is_finite:
+        configs, utility = env.runs()
+    else:
+        configs = _distinct_samples(env.space, rng, arch_samples)
+        utility = env.utilities(configs)
     if limit is not None and len(configs) > limit:
-        configs = [configs[i] for i in rng.choice(len(configs), size=limit, replace=False)]
-    sign = 1.0 if problem.task.direction == "maximize" else -1.0
-    return configs, sign * np.array([problem.evaluate(c).metric for c in configs], dtype=np.float64)
+        rows = rng.choice(len(configs), size=limit, replace=False)
+        configs, utility = [configs[i] for i in rows], utility[rows]
+    return configs, utility
 
 
 def _distinct_samples(space: Any, rng: np.random.Generator, n: int) -> list[Config]:

@@ -42,6 +42,14 @@ class TaskInfo:
         """True when metric value ``a`` is strictly better than ``b``."""
         return a < b if self.direction == "minimize" else a > b
 
+    def utility(self, metric: float) -> float:
+        """The metric signed so that larger is better: the one home of that sign flip."""
+        return metric if self.direction == "maximize" else -metric
+
+    def metric(self, utility: float) -> float:
+        """The inverse of :meth:`utility`."""
+        return self.utility(utility)
+
 
 @dataclass(frozen=True)
 class FidelityInfo:
@@ -106,8 +114,7 @@ class TableProblem(Problem):
         self.space = space
         configs = space.enumerate()
         self._outcomes: dict[Hashable, Outcome] = {space.key(c): o for c, o in zip(configs, outcomes)}
-        sign = 1.0 if task.direction == "minimize" else -1.0
-        order = sorted(range(len(configs)), key=lambda i: sign * outcomes[i].metric)
+        order = sorted(range(len(configs)), key=lambda i: -task.utility(outcomes[i].metric))
         self._ranked = [(configs[i], outcomes[i].metric) for i in order]
         self.best_config, self.best_value = dict(self._ranked[0][0]), self._ranked[0][1]
         self.worst_value = self._ranked[-1][1]

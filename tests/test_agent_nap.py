@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
-import cloudpickle
 import gymnasium
 import numpy as np
 import pytest
@@ -26,7 +24,7 @@ from agents.nap import (
     gp_posterior,
 )
 from agents.zoo import make_agent
-from gymnasium_llmconfig.registry import load_problem
+from gymnasium_llmconfig.training_data import TrainingSet
 
 TRAIN = ("LLMConfig-Micro-S-D250K-v0", "LLMConfig-Micro-M-D250K-v0")
 TEST = "LLMConfig-Micro-L-D750K-v0"
@@ -34,14 +32,9 @@ BUDGET = 5
 
 
 @pytest.fixture(scope="module")
-def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("nap") / "policy.zip"
-
-
-@pytest.fixture(scope="module")
-def fitted(policy_file: Path) -> NAP:
-    agent = NAP(timesteps=256, n_candidates=16, seed=0, policy_path=str(policy_file))
-    agent.fit(TRAIN)
+def fitted() -> NAP:
+    agent = NAP(timesteps=256, n_candidates=16, seed=0)
+    agent.fit(TrainingSet.from_env_ids(TRAIN))
     return agent
 
 
@@ -53,7 +46,7 @@ def configs_of(infos: list[dict]) -> list[tuple]:
     return [tuple(sorted(info["config"].items())) for info in infos]
 
 
-def test_fitted_agent_plays_valid_distinct_configs(fitted: NAP, policy_file: Path) -> None:
+def test_fitted_agent_plays_valid_distinct_configs(fitted: NAP) -> None:
     infos = play(fitted)
     assert len(infos) == BUDGET
     assert all(info["valid"] and not info["repeat"] for info in infos)
@@ -61,7 +54,6 @@ def test_fitted_agent_plays_valid_distinct_configs(fitted: NAP, policy_file: Pat
     regrets = [info["normalized_regret"] for info in infos]
     assert all(0.0 <= r <= 1.0 for r in regrets)
     assert regrets == sorted(regrets, reverse=True)  # best-so-far regret never grows
-    assert policy_file.is_file()
     assert 0.01 < fitted.gp_settings.lengthscale_factor < 10 and 1e-5 < fitted.gp_settings.noise < 1
 
 
@@ -114,10 +106,10 @@ def test_policy_is_permutation_invariant_and_optimizes_the_scorer() -> None:
 
 @pytest.mark.filterwarnings("ignore:.*Box observation space")  # GP features are unbounded on purpose
 def test_training_env_rewards_are_regret_drops() -> None:
-    problems = [load_problem(env_id) for env_id in TRAIN]
-    env = AcquisitionEnv(problems, n_candidates=8, horizon=4, settings=GPSettings())
+    envs = list(TrainingSet.from_env_ids(TRAIN))
+    env = AcquisitionEnv(envs, n_candidates=8, horizon=4, settings=GPSettings())
     check_env(env, skip_render_check=True)
-    fixed = AcquisitionEnv(problems, n_candidates=8, horizon=4, settings=GPSettings(), min_budget=4)
+    fixed = AcquisitionEnv(envs, n_candidates=8, horizon=4, settings=GPSettings(), min_budget=4)
     obs, _ = fixed.reset(seed=1)
     assert obs.shape == (8, N_FEATURES) and np.isfinite(obs).all()
     assert np.allclose(obs[:, 4], 1 / 4)  # one of four evaluations used
@@ -137,24 +129,24 @@ def test_training_env_rewards_are_regret_drops() -> None:
     assert budgets == {2, 3, 4}
 
 
-def test_save_load_round_trip_gives_same_proposals(fitted: NAP, policy_file: Path) -> None:
-    loaded = NAP(policy_path=str(policy_file))
-    loaded.fit(["LLMConfig-no-such-env-v0"])  # an existing policy file is loaded, not retrained
-    assert loaded.gp_settings == fitted.gp_settings
-    assert configs_of(play(loaded)) == configs_of(play(fitted))
+def test_save_load_round_trip_gives_same_proposals(fitted: NAP, tmp_path: Path) -> None:
+    """The policy is a safetensors state dict plus JSON (no zip, no pickle); reloaded, it plays the same."""
+    fitted.save(tmp_path / "nap")
+    assert sorted(p.name for p in (tmp_path / "nap").iterdir()) == ["agent.json", "tensors.safetensors"]
+    loaded = NAP.load(tmp_path / "nap")
+    assert (loaded.n_candidates, loaded.timesteps, loaded.gp_settings) == (16, 256, fitted.gp_settings)
+    for seed in (3, 7):
+        assert configs_of(play(loaded, seed)) == configs_of(play(fitted, seed))
 
 
-def test_pickle_round_trip_gives_same_proposals(fitted: NAP) -> None:
-    for dumps in (pickle.dumps, cloudpickle.dumps):
-        blob = dumps(fitted)
-        assert len(blob) < 200_000
-        clone = pickle.loads(blob)
-        assert configs_of(play(clone, seed=7)) == configs_of(play(fitted, seed=7))
+def test_ppo_hyperparameters_are_constructor_arguments() -> None:
+    agent = make_agent("nap", learning_rate=3e-4, n_steps=128, arch_mutant_share=0.5)
+    assert (agent.learning_rate, agent.n_steps, agent.arch_mutant_share, agent.gamma) == (3e-4, 128, 0.5, 1.0)
 
 
 def test_same_seed_same_policy(fitted: NAP) -> None:
     again = NAP(timesteps=256, n_candidates=16, seed=0)
-    again.fit(TRAIN)
+    again.fit(TrainingSet.from_env_ids(TRAIN))
     for name, value in fitted.scorer.state_dict().items():
         assert torch.equal(value, again.scorer.state_dict()[name]), name
 
@@ -162,5 +154,5 @@ def test_same_seed_same_policy(fitted: NAP) -> None:
 def test_unfitted_agent_says_how_to_fix_it() -> None:
     agent = make_agent("nap")
     assert isinstance(agent, NAP)
-    with pytest.raises(RuntimeError, match="call fit.*policy_path"):
+    with pytest.raises(RuntimeError, match=r"call fit\(training_set\) first, or NAP.load"):
         play(agent)

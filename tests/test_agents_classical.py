@@ -18,6 +18,7 @@ from agents.features import TransferEncoder
 from agents.zoo import UnknownAgentError, agent_names, make_agent
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.registry import load_problem
+from gymnasium_llmconfig.training_data import TrainingSet
 
 MICRO = "LLMConfig-Micro-L-D750K-v0"
 MIXTURE_FILE = "admire/admire_ift_runs.csv"
@@ -80,7 +81,7 @@ def test_fidelity_transfer_extrapolates_step_law_optima_from_the_training_cells_
     require_data(STEPLAW_FILE)
     train = [e for e in resolve_suite("l2h").train if "Pretrain" in e]
     agent = make_agent("fidelity-transfer")
-    agent.fit(train)
+    agent.fit(TrainingSet.from_env_ids(train))
     regrets = [_play(e, "", budget=1, agent=agent)[0]["normalized_regret"]
                for e in resolve_suite("l2h").test if "Pretrain" in e]
     random_first = [np.mean([_play(e, "random", budget=1, seed=s)[0]["normalized_regret"] for s in range(5)])

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (package directory, the subdirectory it excludes, module prefixes nothing in it may import)
 RULES = [
     ("gymnasium_llmconfig", "gymnasium_llmconfig/lab", ("agents", "wrappers", "gymnasium_llmconfig.lab")),
-    ("agents", None, ("gymnasium_llmconfig.tasks", "wrappers", "gymnasium_llmconfig.lab")),
+    # agents get training data only through what fit() is handed, never by loading envs themselves
+    ("agents", None, ("gymnasium_llmconfig.tasks", "wrappers", "gymnasium_llmconfig.lab",
+                      "gymnasium_llmconfig.registry.load_problem")),
     ("wrappers", None, ("agents", "gymnasium_llmconfig.lab")),
 ]
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.random_search import RandomSearch
-from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.lab.leaderboard.runner import (
     AgentSpec,
     BenchmarkPlan,
@@ -23,6 +23,7 @@ from gymnasium_llmconfig.lab.leaderboard.runner import (
 from gymnasium_llmconfig.lab.leaderboard.store import EPISODES, ResultStore
 from gymnasium_llmconfig.registry import load_registry
 from gymnasium_llmconfig.storage import StoreError
+from gymnasium_llmconfig.training_data import TrainingSet
 
 SMOKE = resolve_suite("smoke")
 PLAN = BenchmarkPlan(suite="smoke", agents=[AgentSpec("random"), AgentSpec("topk"), AgentSpec("optuna-tpe"),
@@ -50,7 +51,11 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
     assert _comparable(ResultStore(parts).rows()) == _comparable(ResultStore(tmp_path / "whole").rows())
     assert len((parts / EPISODES).read_text().splitlines()) == N_EPISODES  # nothing duplicated, nothing lost
     assert run_benchmark(PLAN, parts, workers=0, progress=False).played == 0
-    assert ResultStore(parts).load_fitted("fidelity-transfer[max_points=80]") is not None
+    fitted = ResultStore(parts).load_fitted("fidelity-transfer[max_points=80]")
+    assert sorted(fitted) == ["agent.json", "tensors.safetensors"]  # resumed from these files, not refitted
+    for out in (parts, tmp_path / "whole"):  # no pickle anywhere in a results directory
+        assert {p.suffix for p in out.rglob("*") if p.is_file()} <= {".jsonl", ".json", ".safetensors", ".md",
+                                                                      ".html", ".png"}
     assert (parts / "leaderboard.md").is_file() and (parts / "leaderboard.html").is_file()
 
 
@@ -82,8 +87,16 @@ class SpyLearner(RandomSearch):
 
     name = "spy"
 
-    def fit(self, train_env_ids: Sequence[str]) -> None:
-        Path(os.environ["SPY_FIT_LOG"]).write_text(json.dumps(list(train_env_ids)))
+    def fit(self, training_set: TrainingSet) -> None:
+        Path(os.environ["SPY_FIT_LOG"]).write_text(json.dumps(training_set.env_ids))
+
+    def save(self, path: str | Path) -> None:
+        Path(path, "spy.json").write_text("{}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> SpyLearner:
+        assert Path(path, "spy.json").read_text() == "{}"
+        return cls()
 
 
 def test_module_class_agent_runs_through_the_cli_on_ray_and_fit_sees_no_high_env(

@@ -34,6 +34,7 @@ import yaml
 from gymnasium_llmconfig.lab.collect.corpus import Corpus, CorpusParams, make_corpus
 from gymnasium_llmconfig.lab.collect.model import non_embedding_params
 from gymnasium_llmconfig.lab.collect.train import RunConfig, failure_record, run
+from gymnasium_llmconfig.lab.executor import make_executor
 from gymnasium_llmconfig.storage import (
     JsonlAppender,
     StoreError,
@@ -393,38 +394,35 @@ def _run_one(cfg: RunConfig, corpus: Corpus, device: str, threads: int) -> dict[
     return run(cfg, corpus, device)
 
 
-def _execute_serial(
-    todo: Sequence[tuple[str, RunConfig]], corpus: Corpus, device: str, threads: int
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    for rid, cfg in todo:
-        yield rid, _run_one(cfg, corpus, device, threads)
-
-
-def _execute_ray(
+def _execute(
     todo: Sequence[tuple[str, RunConfig]], corpus: Corpus, device: str, threads: int, workers: int
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Fan runs out as Ray tasks, yielding each result as soon as it finishes."""
-    try:
-        import ray
-    except ImportError:
-        raise CollectError("--workers > 1 needs Ray: pip install ray") from None
+    """Run each config (in process for one worker, else as Ray tasks), yielding results as they finish.
+
+    A worker that dies (e.g. out of memory) is an outcome too; Ctrl-C cancels the runs in flight.
+    """
     import torch
 
-    ray.init(num_cpus=workers * threads, include_dashboard=False, ignore_reinit_error=True)
     try:
+        executor = make_executor(0 if workers == 1 else workers * threads)
+    except ImportError:
+        raise CollectError("--workers > 1 needs Ray: pip install ray") from None
+    with executor:
         gpus = min(1.0, torch.cuda.device_count() / workers) if device == "cuda" else 0
-        task = ray.remote(num_cpus=threads, num_gpus=gpus)(_run_one)
-        corpus_ref = ray.put(corpus)
-        pending = {task.remote(cfg, corpus_ref, device, threads): (rid, cfg) for rid, cfg in todo}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            rid, cfg = pending.pop(done[0])
-            try:
-                yield rid, ray.get(done[0])
-            except ray.exceptions.RayError as exc:  # worker crash (e.g. out of memory): an outcome too
-                yield rid, failure_record(cfg, corpus, device, f"{type(exc).__name__}: {exc}")
-    finally:
-        ray.shutdown()
+        shared = executor.share(corpus)
+        pending = {executor.submit(_run_one, cfg, shared, device, threads, num_cpus=threads, num_gpus=gpus):
+                   (rid, cfg) for rid, cfg in todo}
+        try:
+            for handle in executor.as_completed(pending):
+                rid, cfg = pending.pop(handle)
+                try:
+                    record = executor.result(handle)
+                except executor.task_errors as exc:
+                    record = failure_record(cfg, corpus, device, f"{type(exc).__name__}: {exc}")
+                yield rid, record
+        except KeyboardInterrupt:
+            executor.cancel(pending)
+            raise
 
 
 @dataclass(frozen=True)
@@ -469,12 +467,7 @@ def collect(
         try:
             if todo:
                 corpus = make_corpus(spec.corpus)
-                stream = (
-                    _execute_ray(todo, corpus, device, threads, workers)
-                    if workers > 1
-                    else _execute_serial(todo, corpus, device, threads)
-                )
-                for rid, rec in stream:
+                for rid, rec in _execute(todo, corpus, device, threads, workers):
                     rec = {"run_id": rid, **rec}
                     writer.append(rec)
                     records[rid] = rec

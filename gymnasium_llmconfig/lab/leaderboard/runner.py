@@ -2,11 +2,14 @@
 
 The driver resolves the suite, checks every agent's name and arguments
 without building it (so a mistake fails before anything runs and nothing
-heavy loads in the driver), fits the learning agents on the
-suite's *training* envs only (a Ray task each, in parallel with the
-episodes of the agents that need no fit), then plays every pending episode
-as a Ray task and appends each finished episode to the results store as it
-arrives. Workers build an agent once and reuse it across episodes: the agent
+heavy loads in the driver), fits the learning agents on a
+:class:`~gymnasium_llmconfig.training_data.TrainingSet` of the suite's
+*training* envs only (a Ray task each, in parallel with the episodes of the
+agents that need no fit), then plays every pending episode as a Ray task and
+appends each finished episode to the results store as it arrives. A fitted
+agent travels and is stored as the files its ``save(path)`` writes (JSON and
+safetensors for the zoo), never as a pickle; ``load(path)`` rebuilds it.
+Workers build an agent once and reuse it across episodes: the agent
 protocol's ``reset`` starts a clean episode. ``workers=0`` plays in the
 driver process, without Ray (for debugging and quick tests).
 """
@@ -17,10 +20,12 @@ import importlib
 import json
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import gymnasium
@@ -37,17 +42,16 @@ from rich.progress import (
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.lab.executor import Executor, make_executor
 from gymnasium_llmconfig.lab.leaderboard.report import write_report
 from gymnasium_llmconfig.lab.leaderboard.store import EpisodeKey, ResultStore
 from gymnasium_llmconfig.metrics import episode_result
-
-if TYPE_CHECKING:
-    from typing import Self
+from gymnasium_llmconfig.training_data import TrainingSet
 
 #: Packages whose agents every worker can import; agents from anywhere else travel by value.
 INSTALLED_AGENT_PACKAGES = ("agents", "gymnasium_llmconfig", "wrappers")
-#: Environment variables a worker needs to find the same data, cache and registry as the driver.
-FORWARDED_ENV = ("LLMCONFIG_DATA_DIR", "LLMCONFIG_CACHE_DIR", "LLMCONFIG_REGISTRY")
+#: Ray object store of a local run: agents and their fitted files are small.
+OBJECT_STORE_BYTES = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ def run_benchmark(
     pending = {label: [key for key in keys if key not in done] for label, keys in planned.items()}
     skipped = sum(map(len, planned.values())) - sum(map(len, pending.values()))
     played, interrupted = 0, False
-    with store.appender() as log, _executor(workers, address) as executor, _progress(progress) as bar:
+    executor = make_executor(workers, address, object_store_memory=OBJECT_STORE_BYTES)
+    with store.appender() as log, executor, _progress(progress) as bar:
         task = bar.add_task("episodes", total=sum(map(len, pending.values())))
         running: dict[Any, tuple[str, Any]] = {}
         for label, job in agents.items():
@@ -123,12 +128,13 @@ def run_benchmark(
                 job.fitted = store.load_fitted(label)
                 if job.fitted is None:
                     bar.update(task, description=f"fitting {', '.join(j for j, a in agents.items() if a.learns)}")
-                    running[executor.submit(_fit, job.blob(), list(suite.train))] = ("fit", label)
+                    running[executor.submit(_fit, job.recipe, list(suite.train))] = ("fit", label)
                     continue
             _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
         try:
-            for handle, result in executor.as_completed(running):
+            for handle in executor.as_completed(running):
                 kind, payload = running.pop(handle)
+                result = executor.result(handle)
                 if kind == "fit":
                     store.save_fitted(payload, result)
                     agents[payload].fitted = result
@@ -166,19 +172,23 @@ def _keys(label: str, envs: Sequence[str], plan: BenchmarkPlan) -> list[EpisodeK
 
 
 class _AgentJob:
-    """One agent of the plan: how workers rebuild it, and whether it must be fitted first."""
+    """One agent of the plan: how workers rebuild it, and whether it must be fitted first.
+
+    The recipe (factory and arguments) travels to workers in memory only;
+    a fitted agent travels as the files of its ``save(path)``.
+    """
 
     def __init__(self, spec: AgentSpec):
         factory = resolve_agent(spec.reference)
-        self.factory, self.kwargs = factory, dict(spec.kwargs)
-        check_arguments(spec.reference, factory, self.kwargs)  # fail before anything runs, build nothing heavy
+        kwargs = dict(spec.kwargs)
+        check_arguments(spec.reference, factory, kwargs)  # fail before anything runs, build nothing heavy
         self.learns = callable(getattr(factory, "fit", None))
+        if self.learns and not (callable(getattr(factory, "save", None)) and callable(getattr(factory, "load", None))):
+            raise ValueError(f"agent {spec.reference!r} has fit() but no save(path) and classmethod load(path): "
+                             "the leaderboard stores fitted agents with them (see agents.persistence.SavedAgent)")
         _ship_by_value_if_local(factory)
-        self.fitted: bytes | None = None
-
-    def blob(self) -> bytes:
-        """What a worker needs to get this agent: the fitted agent, or the recipe to build it."""
-        return self.fitted if self.fitted is not None else cloudpickle.dumps((self.factory, self.kwargs))
+        self.recipe = cloudpickle.dumps((factory, kwargs))
+        self.fitted: dict[str, bytes] | None = None
 
 
 def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
@@ -192,39 +202,47 @@ def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
         cloudpickle.register_pickle_by_value(importlib.import_module(top))
 
 
-def _submit_episodes(executor: _Executor, running: dict, job: _AgentJob, keys: Sequence[EpisodeKey],
+def _submit_episodes(executor: Executor, running: dict, job: _AgentJob, keys: Sequence[EpisodeKey],
                      env_kwargs: Mapping[str, Any]) -> None:
-    blob = executor.share(job.blob())
+    recipe, fitted = executor.share(job.recipe), executor.share(job.fitted)
     for label, env_id, budget, seed in keys:
-        running[executor.submit(_play, label, blob, env_id, budget, seed, dict(env_kwargs))] = ("episode", None)
+        running[executor.submit(_play, label, recipe, fitted, env_id, budget, seed, dict(env_kwargs))] = (
+            "episode", None)
 
 
 # --- what runs in a worker -----------------------------------------------------------------
 _AGENTS: dict[int, Any] = {}
 
 
-def _agent_from(blob: bytes) -> Any:
-    """The worker's agent for ``blob`` (built or unpickled once per worker process)."""
-    token = hash(blob)
+def _agent_from(recipe: bytes, fitted: dict[str, bytes] | None) -> Any:
+    """The worker's agent: built, or loaded from its saved files, once per worker process."""
+    token = hash((recipe, *sorted((fitted or {}).items())))
     if token not in _AGENTS:
-        loaded = cloudpickle.loads(blob)
-        if isinstance(loaded, tuple):
-            factory, kwargs = loaded
-            loaded = factory(**kwargs)
-        _AGENTS[token] = loaded
+        factory, kwargs = cloudpickle.loads(recipe)
+        if fitted is None:
+            _AGENTS[token] = factory(**kwargs)
+        else:
+            with tempfile.TemporaryDirectory() as scratch:
+                for name, data in fitted.items():
+                    (Path(scratch) / name).write_bytes(data)
+                _AGENTS[token] = factory.load(scratch)
     return _AGENTS[token]
 
 
-def _fit(blob: bytes, train_env_ids: list[str]) -> bytes:
-    factory, kwargs = cloudpickle.loads(blob)
+def _fit(recipe: bytes, train_env_ids: list[str]) -> dict[str, bytes]:
+    """Fit on the training envs; returns the files ``save(path)`` wrote (name -> bytes)."""
+    factory, kwargs = cloudpickle.loads(recipe)
     agent = factory(**kwargs)
-    agent.fit(train_env_ids)
-    return cloudpickle.dumps(agent)
+    agent.fit(TrainingSet.from_env_ids(train_env_ids))
+    with tempfile.TemporaryDirectory() as scratch:
+        agent.save(scratch)
+        return {file.name: file.read_bytes() for file in sorted(Path(scratch).iterdir()) if file.is_file()}
 
 
-def _play(label: str, blob: bytes, env_id: str, budget: int, seed: int, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _play(label: str, recipe: bytes, fitted: dict[str, bytes] | None, env_id: str, budget: int, seed: int,
+          env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """One episode; returns its leaderboard row."""
-    agent = _agent_from(blob)
+    agent = _agent_from(recipe, fitted)
     env = RecordEpisodeStatistics(gymnasium.make(env_id, budget=budget, **env_kwargs))
     start = time.perf_counter()
     infos = run_episode(env, agent, seed=seed)
@@ -253,85 +271,6 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
-
-
-# --- executors: Ray, or the driver itself ---------------------------------------------------
-class _Executor:
-    def share(self, blob: bytes) -> Any:
-        return blob
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        raise NotImplementedError
-
-    def as_completed(self, running: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
-        raise NotImplementedError
-
-    def cancel(self, running: Mapping[Any, Any]) -> None:
-        """Drop the work not finished yet."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Release what the executor holds."""
-
-
-class _InlineExecutor(_Executor):
-    """Runs each submitted call when its result is asked for, in submission order."""
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return _Call(fn, args)
-
-    def as_completed(self, running: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
-        while running:
-            call = next(iter(running))
-            yield call, call.fn(*call.args)
-
-
-class _Call:
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]):
-        self.fn, self.args = fn, args
-
-
-class _RayExecutor(_Executor):
-    """One Ray task per call; results as they finish."""
-
-    def __init__(self, workers: int | None, address: str | None):
-        import ray
-
-        self.ray = ray
-        env_vars = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-        runtime_env = {"env_vars": env_vars} if env_vars else None
-        if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     runtime_env=runtime_env, object_store_memory=256 * 1024**2, logging_level="ERROR")
-        self._remote = {fn: ray.remote(num_cpus=1)(fn) for fn in (_fit, _play)}
-
-    def share(self, blob: bytes) -> Any:
-        return self.ray.put(blob)
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self._remote[fn].remote(*args)
-
-    def as_completed(self, running: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
-        while running:
-            ready, _ = self.ray.wait(list(running), num_returns=1)
-            yield ready[0], self.ray.get(ready[0])
-
-    def cancel(self, running: Mapping[Any, Any]) -> None:
-        for ref in running:
-            self.ray.cancel(ref, force=True)
-
-    def __exit__(self, *exc: object) -> None:
-        self.ray.shutdown()
-
-
-def _executor(workers: int | None, address: str | None) -> _Executor:
-    if workers == 0 and not address:
-        return _InlineExecutor()
-    return _RayExecutor(workers, address)
 
 
 def _progress(enabled: bool) -> Progress:

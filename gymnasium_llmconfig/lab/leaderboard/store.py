@@ -5,9 +5,10 @@ Layout:
 * ``episodes.jsonl``: one durable JSON line per finished episode, keyed by
   (agent, env_id, budget, seed). A re-run skips every key already there; a
   killed run loses only the episodes in flight.
-* ``fitted/<agent>.pkl``: each learning agent as it was after ``fit``, so a
-  resumed run plays with the very same fitted agent (and a finished fit is
-  never paid for twice).
+* ``fitted/<agent>/``: each learning agent as it was after ``fit``, as its
+  ``save(path)`` wrote it (JSON and safetensors, never a pickle: a shared
+  results directory must not run its author's code), so a resumed run plays
+  with the very same fitted agent (and a finished fit is never paid for twice).
 * ``run.json``: the settings that make episodes comparable (suite, env
   options). A re-run with other settings is refused: its rows would not be
   comparable with the stored ones.
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,15 +77,28 @@ class ResultStore:
 
     # --- fitted agents --------------------------------------------------------------------
     def fitted_path(self, label: str) -> Path:
-        return self.out / FITTED / f"{re.sub(r'[^A-Za-z0-9_.=-]', '_', label)}.pkl"
+        """The directory a fitted agent's files go to."""
+        return self.out / FITTED / re.sub(r"[^A-Za-z0-9_.=-]", "_", label)
 
-    def load_fitted(self, label: str) -> bytes | None:
-        """The pickled fitted agent stored under ``label``, if any."""
+    def load_fitted(self, label: str) -> dict[str, bytes] | None:
+        """The files of the fitted agent stored under ``label`` (name -> bytes), if any."""
         path = self.fitted_path(label)
-        return path.read_bytes() if path.exists() else None
+        if not path.is_dir():
+            return None
+        return {file.name: file.read_bytes() for file in sorted(path.iterdir()) if file.is_file()}
 
-    def save_fitted(self, label: str, blob: bytes) -> Path:
-        return atomic_write(self.fitted_path(label), lambda handle: handle.write(blob), binary=True)
+    def save_fitted(self, label: str, files: Mapping[str, bytes]) -> Path:
+        """Write a fitted agent's files into a scratch directory, then rename it: a kill leaves no half save."""
+        path = self.fitted_path(label)
+        scratch = path.with_name(path.name + ".partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        for name, data in files.items():
+            if Path(name).name != name:
+                raise StoreError(f"a fitted agent's file name must be a plain name, got {name!r}")
+            atomic_write(scratch / name, lambda handle, data=data: handle.write(data), binary=True)
+        os.replace(scratch, path)
+        return path
 
     # --- settings -------------------------------------------------------------------------
     def check_settings(self, settings: Mapping[str, Any]) -> None:

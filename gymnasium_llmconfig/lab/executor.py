@@ -1,0 +1,121 @@
+"""The top layer's one fan-out: calls as Ray tasks (local workers or a cluster), or in this process.
+
+The leaderboard runner and the sweep collector both submit calls and take
+results as they finish; DESIGN.md ("Scale") makes Ray the engine, with no
+home-made pools. ``cancel`` drops the calls still in flight (what Ctrl-C does
+in both), and leaving the ``with`` block shuts Ray down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import Self
+
+#: Environment variables a worker needs to find the same data, cache and registry as the driver.
+FORWARDED_ENV = ("LLMCONFIG_DATA_DIR", "LLMCONFIG_CACHE_DIR", "LLMCONFIG_REGISTRY")
+
+
+class Executor:
+    """Submit calls, then take each one's handle as it finishes and read its result."""
+
+    #: Exceptions that :meth:`result` raises for a call whose worker died (none when calls run in process).
+    task_errors: tuple[type[BaseException], ...] = ()
+
+    def share(self, value: Any) -> Any:
+        """``value`` in a form every call can take without copying it again (Ray's object store)."""
+        return value
+
+    def submit(self, fn: Callable[..., Any], *args: Any, num_cpus: float = 1, num_gpus: float = 0) -> Any:
+        """Start ``fn(*args)``; returns its handle."""
+        raise NotImplementedError
+
+    def as_completed(self, running: Mapping[Any, Any]) -> Iterator[Any]:
+        """The handles in ``running`` as their calls finish; the caller removes each one it is given."""
+        raise NotImplementedError
+
+    def result(self, handle: Any) -> Any:
+        """The return value of a finished call (raises what the call raised)."""
+        raise NotImplementedError
+
+    def cancel(self, running: Mapping[Any, Any]) -> None:
+        """Drop the calls not finished yet."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Release what the executor holds."""
+
+
+class InlineExecutor(Executor):
+    """Runs each call when its result is asked for, in submission order (debugging, quick tests)."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any, num_cpus: float = 1, num_gpus: float = 0) -> Any:
+        return _Call(fn, args)
+
+    def as_completed(self, running: Mapping[Any, Any]) -> Iterator[Any]:
+        while running:
+            yield next(iter(running))
+
+    def result(self, handle: _Call) -> Any:
+        return handle.fn(*handle.args)
+
+
+class _Call:
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self.fn, self.args = fn, args
+
+
+class RayExecutor(Executor):
+    """One Ray task per call, on ``num_cpus`` local CPUs or the cluster at ``address``."""
+
+    def __init__(self, num_cpus: int | None = None, address: str | None = None,
+                 object_store_memory: int | None = None):
+        import ray
+
+        self.ray = ray
+        self.task_errors = (ray.exceptions.RayError,)
+        env_vars = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        runtime_env = {"env_vars": env_vars} if env_vars else None
+        if address:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     runtime_env=runtime_env, object_store_memory=object_store_memory, logging_level="ERROR",
+                     ignore_reinit_error=True)
+        self._remote: dict[tuple[Callable[..., Any], float, float], Any] = {}
+
+    def share(self, value: Any) -> Any:
+        return self.ray.put(value)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, num_cpus: float = 1, num_gpus: float = 0) -> Any:
+        key = (fn, num_cpus, num_gpus)
+        if key not in self._remote:
+            self._remote[key] = self.ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(fn)
+        return self._remote[key].remote(*args)
+
+    def as_completed(self, running: Mapping[Any, Any]) -> Iterator[Any]:
+        while running:
+            ready, _ = self.ray.wait(list(running), num_returns=1)
+            yield ready[0]
+
+    def result(self, handle: Any) -> Any:
+        return self.ray.get(handle)
+
+    def cancel(self, running: Mapping[Any, Any]) -> None:
+        for ref in running:
+            self.ray.cancel(ref, force=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.ray.shutdown()
+
+
+def make_executor(workers: int | None, address: str | None = None, **ray_options: Any) -> Executor:
+    """In process for ``workers=0`` without an address; otherwise Ray (``workers=None``: every core)."""
+    if workers == 0 and not address:
+        return InlineExecutor()
+    return RayExecutor(workers, address, **ray_options)
