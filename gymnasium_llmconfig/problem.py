@@ -113,7 +113,7 @@ class TableProblem(Problem):
         self.fidelity = fidelity
         self.space = space
         configs = space.enumerate()
-        self._outcomes: dict[Hashable, Outcome] = {space.key(c): o for c, o in zip(configs, outcomes)}
+        self._outcomes: dict[Hashable, Outcome] = {space.key(c): o for c, o in zip(configs, outcomes, strict=True)}
         order = sorted(range(len(configs)), key=lambda i: -task.utility(outcomes[i].metric))
         self._ranked = [(configs[i], outcomes[i].metric) for i in order]
         self.best_config, self.best_value = dict(self._ranked[0][0]), self._ranked[0][1]
