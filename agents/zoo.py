@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from gymnasium_llmconfig.errors import UnknownAgentError
+
 #: Entry-point group third-party distributions register agents under.
 ENTRY_POINT_GROUP = "gymnasium_llmconfig.agents"
 
@@ -36,9 +38,6 @@ BUILTIN: dict[str, str] = {
 #: Optuna samplers reachable as ``optuna-<name>`` (cheap at these budgets).
 OPTUNA_SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes")
 
-
-class UnknownAgentError(ValueError):
-    """An agent reference that names nothing importable."""
 
 
 def agent_names() -> list[str]:
@@ -109,4 +108,6 @@ def _import(target: str, reference: str) -> Callable[..., Any]:
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise UnknownAgentError(f"module {module_name!r} has no attribute {attribute!r} (agent {reference!r})") from None
+        raise UnknownAgentError(
+            f"module {module_name!r} has no attribute {attribute!r} (agent {reference!r})"
+        ) from None

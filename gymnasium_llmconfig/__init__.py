@@ -11,6 +11,7 @@ from __future__ import annotations
 import gymnasium
 
 from gymnasium_llmconfig.api import LMConfigGym
+from gymnasium_llmconfig.errors import LLMConfigError
 from gymnasium_llmconfig.registry import load_registry, unknown_env_message
 
 __version__ = "0.1.0"
@@ -25,7 +26,7 @@ BUDGET_WRAPPER = gymnasium.envs.registration.WrapperSpec(
 def register_envs() -> list[str]:
     """Register every registry env with Gymnasium (idempotent); returns the ids."""
     ids = []
-    for task, fidelity in load_registry():
+    for _task, fidelity in load_registry():
         if fidelity.env_id not in gymnasium.registry:
             gymnasium.register(
                 id=fidelity.env_id,
@@ -48,4 +49,4 @@ def make(env_id: str, **kwargs: object) -> gymnasium.Env:
 
 register_envs()
 
-__all__ = ["LMConfigGym", "__version__", "make", "register_envs"]
+__all__ = ["LLMConfigError", "LMConfigGym", "__version__", "make", "register_envs"]

@@ -16,6 +16,7 @@ from gymnasium import spaces
 from gymnasium_llmconfig.card import TaskCard
 from gymnasium_llmconfig.config_space import Config, InvalidConfig, format_value
 from gymnasium_llmconfig.curation import Demos, demonstrations
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.parsing import TOOL_NAME, parse_action
 from gymnasium_llmconfig.problem import Problem
 from gymnasium_llmconfig.prompt import CHARSET, format_mapping, render_prompt, to_charset
@@ -73,12 +74,12 @@ class LLMConfigEnv(gym.Env[str, str]):
         render_mode: str | None = None,
     ):
         if on_invalid not in ON_INVALID:
-            raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
+            raise InvalidArgument(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+            raise InvalidArgument(f"render_mode must be one of {self.metadata['render_modes']} or None")
         if problem is None:
             if env_id is None:
-                raise ValueError("pass an env_id (see `llmconfig envs`) or a problem")
+                raise InvalidArgument("pass an env_id (see `llmconfig envs`) or a problem")
             problem = load_problem(env_id, reveal_names=reveal_names, target=target, download=download)
         self.problem = problem
         self.on_invalid = on_invalid
@@ -97,7 +98,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         here); it can change only between episodes.
         """
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise ValueError(f"budget must be a positive integer, got {budget!r}")
+            raise InvalidArgument(f"budget must be a positive integer, got {budget!r}")
         if self._transcript and not self._done:
             raise RuntimeError("the budget can change only between episodes (before reset() or after the episode ended)")
         problem = self.problem
@@ -110,7 +111,7 @@ class LLMConfigEnv(gym.Env[str, str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         if options:
-            raise ValueError(f"LLMConfigEnv.reset takes no options, got {sorted(options)}")
+            raise InvalidArgument(f"LLMConfigEnv.reset takes no options, got {sorted(options)}")
         self._reset_state()
         self._transcript.append(self._prompt)
         return self._prompt, self._info(None, valid=True, repeat=False, outcome=None, error=None)

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from gymnasium_llmconfig.data.sources import DataSource
+from gymnasium_llmconfig.errors import RegistryError, UnknownNameError
 from gymnasium_llmconfig.problem import Direction, FidelityInfo, TaskInfo
 
 REGISTRY_ENV = "LLMCONFIG_REGISTRY"
@@ -33,9 +34,6 @@ FORMATS = {
     "hwgpt": "gymnasium_llmconfig.tasks.arch.builder:build_problem",
 }
 
-
-class RegistryError(ValueError):
-    """A registry file is malformed; the message names the file and the key."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ class Registry:
         try:
             return self.envs[_strip_namespace(env_id)]
         except KeyError:
-            raise KeyError(unknown_env_message(env_id, self.envs)) from None
+            raise UnknownNameError(unknown_env_message(env_id, self.envs)) from None
 
     def env_ids(self, task: str | None = None, roles: tuple[str, ...] | None = None) -> list[str]:
         out = []
@@ -127,11 +125,11 @@ class Registry:
                 return spec
         close = difflib.get_close_matches(name, list(self.tasks), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"No task named {name!r}; tasks are {', '.join(self.tasks)}.{hint}")
+        raise UnknownNameError(f"No task named {name!r}; tasks are {', '.join(self.tasks)}.{hint}")
 
     def suite(self, name: str) -> SuiteSpec:
         if name not in self.suites:
-            raise KeyError(f"No suite named {name!r}; suites are {', '.join(self.suites)}.")
+            raise UnknownNameError(f"No suite named {name!r}; suites are {', '.join(self.suites)}.")
         return self.suites[name]
 
     def __iter__(self) -> Iterator[tuple[TaskSpec, FidelitySpec]]:

@@ -17,12 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from gymnasium_llmconfig.errors import StoreError
+
 if TYPE_CHECKING:
     from typing import Self
 
-
-class StoreError(ValueError):
-    """A log that cannot be used as it is (corrupt, or locked by another writer)."""
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:

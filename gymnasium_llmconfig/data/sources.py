@@ -9,23 +9,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+
+from gymnasium_llmconfig.errors import DataError, DataIntegrityError, DataNotFoundError
 
 DATA_DIR_ENV = "LLMCONFIG_DATA_DIR"
 CACHE_DIR_ENV = "LLMCONFIG_CACHE_DIR"
 
 
-class DataError(RuntimeError):
-    """Base class of data-layer errors; messages say what to do."""
 
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    """A needed source file is in no known place."""
-
-
-class DataIntegrityError(DataError):
-    """A file exists but its sha256 does not match the pinned one."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _verified(path: str, mtime_ns: int, size: int, expected: str) -> bool:
     """Memoized sha256 check: a file is hashed once per (path, mtime, size)."""
     return sha256_of(Path(path)) == expected
@@ -138,7 +131,7 @@ Fetcher = Callable[[str], Iterable[bytes]]
 
 
 def _http_chunks(url: str) -> Iterable[bytes]:
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (pinned https URL)
+    with urllib.request.urlopen(url, timeout=60) as response:
         yield from iter(lambda: response.read(1 << 16), b"")
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from gymnasium_llmconfig.config_space import CONFIG_ID_KEY, FiniteConfigSpace, Parameter, format_value
 from gymnasium_llmconfig.data import read_table
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.problem import Outcome, TableProblem
 from gymnasium_llmconfig.registry import FidelitySpec, RegistryError, TaskSpec
 
@@ -153,7 +154,7 @@ def _metric(task: TaskSpec, frame: pd.DataFrame, target: str | None) -> tuple[st
     elif target in choices.values():
         column = target
     else:
-        raise ValueError(f"Unknown target {target!r} for task {task.name}; choose one of {sorted(choices)}")
+        raise InvalidArgument(f"Unknown target {target!r} for task {task.name}; choose one of {sorted(choices)}")
     return column, column if column == target else f"{target} ({column})", direction, ""
 
 

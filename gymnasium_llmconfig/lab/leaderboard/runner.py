@@ -37,6 +37,7 @@ from rich.progress import (
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.leaderboard.report import write_report
 from gymnasium_llmconfig.lab.leaderboard.store import EpisodeKey, ResultStore
 from gymnasium_llmconfig.metrics import episode_result
@@ -156,7 +157,7 @@ def _test_envs(plan: BenchmarkPlan, suite_test: Sequence[str]) -> list[str]:
         return list(suite_test)
     unknown = [e for e in plan.envs if e not in suite_test]
     if unknown:
-        raise ValueError(f"{', '.join(unknown)} not among the {plan.suite!r} suite's test envs: "
+        raise InvalidArgument(f"{', '.join(unknown)} not among the {plan.suite!r} suite's test envs: "
                          f"{', '.join(suite_test)}")
     return list(plan.envs)
 
@@ -347,10 +348,10 @@ def parse_budgets(text: str) -> list[int]:
         try:
             values = range(int(low), int(high) + 1) if sep else [int(part)]
         except ValueError:
-            raise ValueError(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
+            raise InvalidArgument(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
         out.extend(values)
     if not out or min(out) < 1:
-        raise ValueError(f"budgets must be positive integers, got {text!r}")
+        raise InvalidArgument(f"budgets must be positive integers, got {text!r}")
     return sorted(set(out))
 
 
@@ -363,7 +364,7 @@ def parse_agent_args(items: Sequence[str], references: Sequence[str]) -> dict[st
     for item in items:
         name, sep, raw = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"--agent-arg must be key=value or agent.key=value, got {item!r}")
+            raise InvalidArgument(f"--agent-arg must be key=value or agent.key=value, got {item!r}")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:

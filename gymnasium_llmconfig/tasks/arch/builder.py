@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gymnasium_llmconfig.data import cache_dir, locate
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.registry import FidelitySpec, RegistryError, TaskSpec
 from gymnasium_llmconfig.tasks.arch.problem import ArchProblem
 
@@ -17,7 +18,7 @@ def build_problem(
 ) -> ArchProblem:
     """Build one scale's problem; keys: task ``metric``/``pool_size``/``pool_seed``, fidelity ``scale``/``weights``."""
     if target is not None:
-        raise ValueError(f"Task {task.name} has a single target (perplexity/max + FLOPs/max); do not pass target=")
+        raise InvalidArgument(f"Task {task.name} has a single target (perplexity/max + FLOPs/max); do not pass target=")
     for key in ("scale", "weights"):
         if key not in fidelity.options:
             raise RegistryError(f"{task.origin}: Arch env {fidelity.env_id!r} needs a {key!r} key")
