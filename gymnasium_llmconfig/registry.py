@@ -12,21 +12,24 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from gymnasium_llmconfig.data.sources import DataSource
 from gymnasium_llmconfig.errors import RegistryError, UnknownNameError
-from gymnasium_llmconfig.problem import Direction, FidelityInfo, TaskInfo
+from gymnasium_llmconfig.problem import Direction, FidelityInfo, Problem, TaskInfo
 
 REGISTRY_ENV = "LLMCONFIG_REGISTRY"
 PACKAGE_REGISTRY = Path(__file__).with_name("registry.yaml")
 ROLES = ("low", "medium", "high")
+#: Keys of every format that only change what an env shows (read by :meth:`TaskSpec.info`, :meth:`FidelitySpec.info`).
+TASK_DISPLAY_KEYS = frozenset({"description_revealed"})
+FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description"})
 
 #: Built-in formats; ``format: "package.module:function"`` names any other builder.
 FORMATS = {
@@ -34,6 +37,16 @@ FORMATS = {
     "hwgpt": "gymnasium_llmconfig.tasks.arch.builder:build_problem",
 }
 
+
+
+def check_keys(raw: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    """Refuse a key that is not ``allowed`` (a typo would otherwise be silently ignored), naming the closest one."""
+    allowed = sorted(allowed)
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise RegistryError(f"{where}: unknown key {key!r}; allowed keys are {', '.join(allowed)}.{hint}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,8 @@ class TaskSpec:
     options: Mapping[str, Any]
     origin: Path
 
-    def builder(self) -> Callable[..., Any]:
+    def builder(self) -> ProblemBuilder:
+        """The function of this task's ``format`` that builds its problems."""
         target = FORMATS.get(self.format, self.format)
         module_name, _, func_name = target.partition(":")
         if not func_name:
@@ -86,6 +100,26 @@ class TaskSpec:
 
     def fidelity_index(self, env_id: str) -> int:
         return next(i for i, f in enumerate(self.fidelities) if f.env_id == env_id)
+
+
+class ProblemBuilder(Protocol):
+    """What a registry ``format:`` names: builds the problem of one fidelity of a task.
+
+    ``reveal_names`` shows dataset and model names, ``target`` picks another
+    metric where the format has several (else :class:`~gymnasium_llmconfig.errors.InvalidArgument`),
+    ``download`` lets the data layer fetch missing files. Option keys the
+    format does not know are a :class:`RegistryError` naming the file.
+    """
+
+    def __call__(
+        self,
+        task: TaskSpec,
+        fidelity: FidelitySpec,
+        *,
+        reveal_names: bool = False,
+        target: str | None = None,
+        download: bool = False,
+    ) -> Problem: ...
 
 
 @dataclass(frozen=True)
@@ -288,7 +322,9 @@ def _suite(path: Path, name: str, raw: Mapping[str, Any]) -> SuiteSpec:
 
 
 @lru_cache(maxsize=256)
-def load_problem(env_id: str, *, reveal_names: bool = False, target: str | None = None, download: bool = False) -> Any:
+def load_problem(
+    env_id: str, *, reveal_names: bool = False, target: str | None = None, download: bool = False
+) -> Problem:
     """Build (once per process) the :class:`~gymnasium_llmconfig.problem.Problem` behind an env id."""
     task, fidelity = load_registry().env(env_id)
     return task.builder()(task, fidelity, reveal_names=reveal_names, target=target, download=download)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
 
 from gymnasium_llmconfig.errors import StoreError
 
@@ -44,6 +47,32 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar or array as the Python value ``json`` can write; anything else unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON data: numpy to Python, tuples and sets to lists, NaN and infinities to None.
+
+    Anything else JSON cannot hold becomes its ``str``.
+    """
+    value = plain(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
 
 
 def parse_jsonl(data: str) -> tuple[list[dict[str, Any]], int]:
