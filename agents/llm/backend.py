@@ -27,10 +27,6 @@ Message = dict[str, str]
 BACKENDS = ("transformers", "openai", "llama-cpp")
 
 
-
-
-
-
 @runtime_checkable
 class ChatBackend(Protocol):
     """Chat completion: messages in, the assistant's reply text out."""
