@@ -14,7 +14,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -27,18 +28,23 @@ if TYPE_CHECKING:
 
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
-    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path``.
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
+    """Yield a temp file beside ``path``; on a clean exit, sync it and rename it over ``path``.
 
-    The file gets the usual permissions (``0o666`` less the umask), not
-    ``mkstemp``'s private ``0o600``: these files are meant to be shared.
+    An exception inside the block (a failed download, a checksum that does not
+    match) removes the temp file and leaves ``path`` as it was. The file gets
+    the usual permissions (``0o666`` less the umask), not ``mkstemp``'s private
+    ``0o600``: these files are meant to be shared.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as handle:
-            write(handle)
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -46,7 +52,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
+    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path`` (see :func:`atomic_file`)."""
+    with atomic_file(path, binary=binary) as handle:
+        write(handle)
+    return Path(path)
 
 
 def plain(value: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -13,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from gymnasium_llmconfig.errors import DataError, DataIntegrityError, DataNotFoundError
+from gymnasium_llmconfig.storage import atomic_file
 
 DATA_DIR_ENV = "LLMCONFIG_DATA_DIR"
 CACHE_DIR_ENV = "LLMCONFIG_CACHE_DIR"
@@ -145,27 +145,19 @@ def pull(source: DataSource, *, fetch: Fetcher = _http_chunks, force: bool = Fal
     target = cache_dir() / "raw" / source.path
     if target.is_file() and not force and is_verified(source, target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(target, binary=True) as out:
             for chunk in fetch(source.url):
                 digest.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != source.sha256:
-            raise DataIntegrityError(
-                f"Download of {source.url} has sha256 {digest.hexdigest()}, expected {source.sha256}; "
-                "nothing was saved. The upstream file may have changed: report it."
-            )
-        os.replace(tmp_name, target)
+            if digest.hexdigest() != source.sha256:
+                raise DataIntegrityError(
+                    f"Download of {source.url} has sha256 {digest.hexdigest()}, expected {source.sha256}; "
+                    "nothing was saved. The upstream file may have changed: report it."
+                )
     except (urllib.error.URLError, OSError) as exc:
         raise DataError(f"Could not download {source.url} for source {source.name!r}: {exc}") from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return target
 
 
