@@ -39,6 +39,7 @@ from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.leaderboard.report import write_report
+from gymnasium_llmconfig.lab.leaderboard.row import STEP_FIELDS, LeaderboardRow
 from gymnasium_llmconfig.lab.leaderboard.store import EpisodeKey, ResultStore
 from gymnasium_llmconfig.metrics import episode_result
 
@@ -135,9 +136,9 @@ def run_benchmark(
                     agents[payload].fitted = result
                     _submit_episodes(executor, running, agents[payload], pending[payload], plan.env_kwargs)
                     continue
-                log.append(store.encode_row(result))
+                log.append(result.to_dict())
                 played += 1
-                bar.update(task, advance=1, description=result["agent"])
+                bar.update(task, advance=1, description=result.agent)
                 if stop_after is not None and played >= stop_after:
                     interrupted = True
                     break
@@ -222,7 +223,7 @@ def _fit(blob: bytes, train_env_ids: list[str]) -> bytes:
     return cloudpickle.dumps(agent)
 
 
-def _play(label: str, blob: bytes, env_id: str, budget: int, seed: int, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _play(label: str, blob: bytes, env_id: str, budget: int, seed: int, env_kwargs: dict[str, Any]) -> LeaderboardRow:
     """One episode; returns its leaderboard row."""
     agent = _agent_from(blob)
     env = RecordEpisodeStatistics(gymnasium.make(env_id, budget=budget, **env_kwargs))
@@ -232,27 +233,21 @@ def _play(label: str, blob: bytes, env_id: str, budget: int, seed: int, env_kwar
     problem = env.unwrapped.problem
     result = episode_result(problem, budget, infos, [infos[-1]["episode"]["r"]], seed=seed)
     record = getattr(agent, "record", None)
-    row = {"agent": label, **asdict(result), "role": problem.fidelity.role, "wall_s": wall,
-           "text_agent": not _is_config_agent(agent),
-           "steps": [{k: info.get(k) for k in ("config", "matched_config", "metric", "valid", "repeat", "error")}
-                     for info in infos]}
-    if record is not None and callable(getattr(record, "to_dict", None)):
-        row["agent_record"] = record.to_dict()
-    return json.loads(json.dumps(row, default=_jsonable))
+    return LeaderboardRow(
+        **asdict(result),
+        agent=label,
+        role=problem.fidelity.role,
+        wall_s=wall,
+        text_agent=not _is_config_agent(agent),
+        steps=[{k: info.get(k) for k in STEP_FIELDS} for info in infos],
+        agent_record=record.to_dict() if callable(getattr(record, "to_dict", None)) else None,
+    )
 
 
 def _is_config_agent(agent: Any) -> bool:
     from agents.config_agent import ConfigAgent
 
     return isinstance(agent, ConfigAgent)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 # --- executors: Ray, or the driver itself ---------------------------------------------------
