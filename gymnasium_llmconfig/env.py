@@ -3,12 +3,12 @@
 ``reset`` returns the task prompt; ``step`` reads a config from the agent's
 text, answers with the run's result and a reward such that ``T`` valid,
 distinct proposals sum to the paper's cumulative-regret reward (its
-equation 3, in [-1, 0]). See DESIGN.md for the full contract.
+equation 3, in [-1, 0]). The full contract is the README's "The env contract" section.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -57,7 +57,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         problem: a ready :class:`Problem` (for tests and custom tables) instead of ``env_id``'s.
     """
 
-    metadata = {"render_modes": ["ansi", "human"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"]}
 
     def __init__(
         self,
@@ -100,10 +100,14 @@ class LLMConfigEnv(gym.Env[str, str]):
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
             raise InvalidArgument(f"budget must be a positive integer, got {budget!r}")
         if self._transcript and not self._done:
-            raise RuntimeError("the budget can change only between episodes (before reset() or after the episode ended)")
+            raise RuntimeError(
+                "the budget can change only between episodes (before reset() or after the episode ended)"
+            )
         problem = self.problem
         self.budget = budget
-        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget, self._demonstrations)
+        self.card = TaskCard(
+            problem.env_id, problem.task, problem.fidelity, problem.space, budget, self._demonstrations
+        )
         self._prompt = render_prompt(self.card, problem.describe_space())
 
     # -- gymnasium API -------------------------------------------------------------------------
@@ -226,7 +230,9 @@ class LLMConfigEnv(gym.Env[str, str]):
         info = self._info(config, valid=valid, repeat=repeat, outcome=outcome, error=error)
         return text, float(reward), terminated, truncated, info
 
-    def _info(self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any, error: str | None) -> dict[str, Any]:
+    def _info(
+        self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any, error: str | None
+    ) -> dict[str, Any]:
         problem = self.problem
         best = self._best_metric
         return {
