@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from pathlib import Path
 
 import gymnasium
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import gymnasium_llmconfig  # noqa: F401 (registers the envs)
 from gymnasium_llmconfig.errors import RegistryError
 from gymnasium_llmconfig.lab.cli import app
-from gymnasium_llmconfig.registry import PACKAGE_REGISTRY, ProblemBuilder, load_registry
+from gymnasium_llmconfig.registry import PACKAGE_REGISTRY, ProblemBuilder, check_keys, load_registry
 from gymnasium_llmconfig.tasks import table
 from gymnasium_llmconfig.tasks.arch import builder as hwgpt
 from gymnasium_llmconfig.tasks.table_options import TableOptions
@@ -80,3 +83,14 @@ def test_a_user_registry_with_a_typo_fails_loudly_end_to_end(tmp_path: Path) -> 
     flat = " ".join(result.output.split())
     assert "unknown key 'show_config'" in flat and "Did you mean 'show_configs'?" in flat
     assert "LLMConfig-Micro-S-D250K-v0" in gymnasium.registry  # the package's own envs are untouched
+
+
+ALLOWED = [f.name for f in dataclasses.fields(TableOptions)]
+
+
+@given(st.sets(st.sampled_from(ALLOWED)), st.text(min_size=1, max_size=12))
+def test_check_keys_accepts_allowed_keys_and_refuses_any_other(keys: set[str], other: str) -> None:
+    check_keys(dict.fromkeys(keys), ALLOWED, "here")
+    if other not in ALLOWED:
+        with pytest.raises(RegistryError, match=f"here: unknown key {re.escape(repr(other))}; allowed keys are"):
+            check_keys(dict.fromkeys([*keys, other]), ALLOWED, "here")
