@@ -39,7 +39,6 @@ BUILTIN: dict[str, str] = {
 OPTUNA_SAMPLERS = ("tpe", "random", "qmc", "gp", "cmaes")
 
 
-
 def agent_names() -> list[str]:
     """Every name :func:`make_agent` accepts without a module path."""
     names = set(BUILTIN) | {f"optuna-{s}" for s in OPTUNA_SAMPLERS}

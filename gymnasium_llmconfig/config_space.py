@@ -28,7 +28,6 @@ Config = dict[str, Any]
 CONFIG_ID_KEY = "config_id"
 
 
-
 @dataclass(frozen=True)
 class Parameter:
     """One tunable knob with its allowed values.

@@ -38,7 +38,6 @@ FORMATS = {
 }
 
 
-
 def check_keys(raw: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
     """Refuse a key that is not ``allowed`` (a typo would otherwise be silently ignored), naming the closest one."""
     allowed = sorted(allowed)

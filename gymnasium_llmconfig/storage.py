@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from typing import Self
 
 
-
 @contextmanager
 def atomic_file(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
     """Yield a temp file beside ``path``; on a clean exit, sync it and rename it over ``path``.

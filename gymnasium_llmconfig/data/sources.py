@@ -18,9 +18,6 @@ DATA_DIR_ENV = "LLMCONFIG_DATA_DIR"
 CACHE_DIR_ENV = "LLMCONFIG_CACHE_DIR"
 
 
-
-
-
 @dataclass(frozen=True)
 class DataSource:
     """One raw file, pinned by URL and sha256.

@@ -85,7 +85,6 @@ _TRAIN_KEYS = {f.name for f in fields(RunConfig)} - _GRID_FIELDS
 _LABEL = re.compile(r"[A-Za-z0-9]+")
 
 
-
 @dataclass(frozen=True)
 class TaskText:
     """How the collected table presents itself as a task."""
