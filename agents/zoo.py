@@ -21,12 +21,10 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from gymnasium_llmconfig.errors import UnknownAgentError
+
 #: Entry-point group every agent name is registered under (built-in and third-party alike).
 ENTRY_POINT_GROUP = "gymnasium_llmconfig.agents"
-
-
-class UnknownAgentError(ValueError):
-    """An agent reference that names nothing importable."""
 
 
 def _registered() -> dict[str, EntryPoint]:
@@ -92,4 +90,5 @@ def _import(target: str, reference: str) -> Callable[..., Any]:
         return getattr(module, attribute)
     except AttributeError:
         raise UnknownAgentError(
-            f"module {module_name!r} has no attribute {attribute!r} (agent {reference!r})") from None
+            f"module {module_name!r} has no attribute {attribute!r} (agent {reference!r})"
+        ) from None

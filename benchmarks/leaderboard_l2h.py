@@ -40,11 +40,11 @@ def main() -> None:
     rows = ResultStore(args.out).rows()
     episode_time: dict[str, float] = defaultdict(float)
     for row in rows:
-        episode_time[row["agent"]] += row["wall_s"]
+        episode_time[row.agent] += row.wall_s
     table = {}
-    for agent in dict.fromkeys(r["agent"] for r in rows):
-        overall = summarize([r for r in rows if r["agent"] == agent]).query("level == 'overall'")
-        table[agent] = {f"T={int(b)}": m for b, m in zip(overall["budget"], overall["mean"])}
+    for agent in dict.fromkeys(r.agent for r in rows):
+        overall = summarize([r for r in rows if r.agent == agent]).query("level == 'overall'")
+        table[agent] = {f"T={int(b)}": m for b, m in zip(overall["budget"], overall["mean"], strict=True)}
         table[agent]["episode s"] = episode_time[agent]
     frame = pd.DataFrame(table).T.sort_values("T=5")
     console.print(frame.round(3).to_string())

@@ -11,6 +11,10 @@ from __future__ import annotations
 import gymnasium
 
 from gymnasium_llmconfig.api import LMConfigGym
+from gymnasium_llmconfig.card import TaskCard
+from gymnasium_llmconfig.config_space import ConfigSpace
+from gymnasium_llmconfig.env import LLMConfigEnv
+from gymnasium_llmconfig.errors import LLMConfigError
 from gymnasium_llmconfig.registry import load_registry, unknown_env_message
 
 __version__ = "0.1.0"
@@ -48,4 +52,14 @@ def make(env_id: str, **kwargs: object) -> gymnasium.Env:
 
 register_envs()
 
-__all__ = ["LMConfigGym", "__version__", "make", "register_envs"]
+#: What users subclass or type against: the env, the card agents read, the space interface, the error base.
+__all__ = [
+    "ConfigSpace",
+    "LLMConfigEnv",
+    "LLMConfigError",
+    "LMConfigGym",
+    "TaskCard",
+    "__version__",
+    "make",
+    "register_envs",
+]

@@ -22,6 +22,7 @@ from typing import Any
 
 from gymnasium_llmconfig.config_space import CONFIG_ID_KEY, InvalidConfig
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.problem import Problem
 from gymnasium_llmconfig.registry import Registry, TaskSpec, load_problem, load_registry
 
@@ -55,10 +56,10 @@ class LMConfigGym:
             if len(matches) != 1:
                 options = "; ".join(f"{f.env_id} {dict(f.metadata)}" for f in task.fidelities)
                 found = "no" if not matches else f"{len(matches)}"
-                raise ValueError(f"{found} fidelity of {task.name} matches {fidelity}; options: {options}")
+                raise InvalidArgument(f"{found} fidelity of {task.name} matches {fidelity}; options: {options}")
             env_id = matches[0].env_id
         elif env_id not in {f.env_id for f in task.fidelities}:
-            raise ValueError(f"{env_id!r} is not an env of task {task.name}; see show_envs()")
+            raise InvalidArgument(f"{env_id!r} is not an env of task {task.name}; see show_envs()")
         self._problem = load_problem(env_id, reveal_names=self.reveal_names)
         return env_id
 

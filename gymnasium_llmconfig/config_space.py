@@ -20,14 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from gymnasium_llmconfig.errors import InvalidConfig
+
 Config = dict[str, Any]
 
 #: Key under which a finite space accepts the index of a config in ``enumerate()``.
 CONFIG_ID_KEY = "config_id"
-
-
-class InvalidConfig(ValueError):
-    """A proposal that is not a member of the space; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gymnasium_llmconfig.card import Demonstration
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.registry import ROLES, Registry, TaskSpec, load_problem, load_registry
 
 #: ``"auto"``, one env id, several env ids, or ``None`` (no demonstrations).
@@ -98,7 +99,7 @@ def demonstrations(
     so names stay hidden alike and values are of the same metric.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        raise InvalidArgument(f"top_k must be a positive integer, got {top_k!r}")
     out = []
     for demo_id in resolve_demo_ids(env_id, demos):
         problem = load_problem(demo_id, reveal_names=reveal_names, target=target, download=download)

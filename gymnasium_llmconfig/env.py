@@ -3,12 +3,12 @@
 ``reset`` returns the task prompt; ``step`` reads a config from the agent's
 text, answers with the run's result and a reward such that ``T`` valid,
 distinct proposals sum to the paper's cumulative-regret reward (its
-equation 3, in [-1, 0]). See DESIGN.md for the full contract.
+equation 3, in [-1, 0]). The full contract is the README's "The env contract" section.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -16,6 +16,7 @@ from gymnasium import spaces
 from gymnasium_llmconfig.card import TaskCard
 from gymnasium_llmconfig.config_space import Config, InvalidConfig, format_value
 from gymnasium_llmconfig.curation import Demos, demonstrations
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.parsing import TOOL_NAME, parse_action
 from gymnasium_llmconfig.problem import Problem
 from gymnasium_llmconfig.prompt import CHARSET, format_mapping, render_prompt, to_charset
@@ -56,7 +57,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         problem: a ready :class:`Problem` (for tests and custom tables) instead of ``env_id``'s.
     """
 
-    metadata = {"render_modes": ["ansi", "human"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"]}
 
     def __init__(
         self,
@@ -73,12 +74,12 @@ class LLMConfigEnv(gym.Env[str, str]):
         render_mode: str | None = None,
     ):
         if on_invalid not in ON_INVALID:
-            raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
+            raise InvalidArgument(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+            raise InvalidArgument(f"render_mode must be one of {self.metadata['render_modes']} or None")
         if problem is None:
             if env_id is None:
-                raise ValueError("pass an env_id (see `llmconfig envs`) or a problem")
+                raise InvalidArgument("pass an env_id (see `llmconfig envs`) or a problem")
             problem = load_problem(env_id, reveal_names=reveal_names, target=target, download=download)
         self.problem = problem
         self.on_invalid = on_invalid
@@ -97,12 +98,16 @@ class LLMConfigEnv(gym.Env[str, str]):
         here); it can change only between episodes.
         """
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise ValueError(f"budget must be a positive integer, got {budget!r}")
+            raise InvalidArgument(f"budget must be a positive integer, got {budget!r}")
         if self._transcript and not self._done:
-            raise RuntimeError("the budget can change only between episodes (before reset() or after the episode ended)")
+            raise RuntimeError(
+                "the budget can change only between episodes (before reset() or after the episode ended)"
+            )
         problem = self.problem
         self.budget = budget
-        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget, self._demonstrations)
+        self.card = TaskCard(
+            problem.env_id, problem.task, problem.fidelity, problem.space, budget, self._demonstrations
+        )
         self._prompt = render_prompt(self.card, problem.describe_space())
 
     # -- gymnasium API -------------------------------------------------------------------------
@@ -110,7 +115,7 @@ class LLMConfigEnv(gym.Env[str, str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         if options:
-            raise ValueError(f"LLMConfigEnv.reset takes no options, got {sorted(options)}")
+            raise InvalidArgument(f"LLMConfigEnv.reset takes no options, got {sorted(options)}")
         self._reset_state()
         self._transcript.append(self._prompt)
         return self._prompt, self._info(None, valid=True, repeat=False, outcome=None, error=None)
@@ -225,7 +230,9 @@ class LLMConfigEnv(gym.Env[str, str]):
         info = self._info(config, valid=valid, repeat=repeat, outcome=outcome, error=error)
         return text, float(reward), terminated, truncated, info
 
-    def _info(self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any, error: str | None) -> dict[str, Any]:
+    def _info(
+        self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any, error: str | None
+    ) -> dict[str, Any]:
         problem = self.problem
         best = self._best_metric
         return {

@@ -52,19 +52,38 @@ def episode_outcome_reward(step_infos: Sequence[StepInfo], problem: Problem, bud
 
 
 def _executed(info: StepInfo) -> bool:
-    """A successful call: the agent's own proposal named a config of the space (a repeat still counts)."""
-    return info.get("config") is not None and info.get("matched_config") is None and (info["valid"] or info["repeat"])
+    """A successful call: the agent's own proposal named a config of the space (a repeat still counts).
+
+    A proposal that ``MostSimilarConfig`` replaced is not one: the call ran, but
+    not a config the agent wrote (the paper's Section 5.1.2 measures instruction
+    following, which a repair would hide).
+    """
+    own = info.get("config") is not None and info.get("matched_config") is None
+    return own and bool(info["valid"] or info["repeat"])
+
+
+def executed_calls(step_infos: Sequence[StepInfo]) -> int:
+    """Number of successful calls (see :func:`execution_rate`)."""
+    return sum(map(_executed, step_infos))
+
+
+def unique_configs(step_infos: Sequence[StepInfo]) -> int:
+    """Number of distinct configs among the successful calls."""
+    return len({json.dumps(info["config"], sort_keys=True, default=str) for info in step_infos if _executed(info)})
 
 
 def execution_rate(step_infos: Sequence[StepInfo], budget: int) -> float:
-    """Successful calls over the budget (capped at 1); a proposal fixed by MostSimilarConfig is not one."""
-    return min(1.0, sum(map(_executed, step_infos)) / budget)
+    """Table 4's execution rate: successful calls over the budget, capped at 1 (0 for no budget).
+
+    A successful call is the agent's own well-formed proposal of a config in the
+    space, a repeat included; one fixed by ``MostSimilarConfig`` is not.
+    """
+    return min(1.0, executed_calls(step_infos) / budget) if budget > 0 else 0.0
 
 
 def unique_config_rate(step_infos: Sequence[StepInfo], budget: int) -> float:
-    """Distinct configs among the successful calls, over the budget (capped at 1)."""
-    distinct = {json.dumps(info["config"], sort_keys=True, default=str) for info in step_infos if _executed(info)}
-    return min(1.0, len(distinct) / budget)
+    """Table 4's unique-config rate: distinct configs among the successful calls over the budget, capped at 1."""
+    return min(1.0, unique_configs(step_infos) / budget) if budget > 0 else 0.0
 
 
 def rank_percentile(problem: Problem, value: float | None) -> float:

@@ -12,20 +12,24 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from gymnasium_llmconfig.data.sources import DataSource
-from gymnasium_llmconfig.problem import Direction, FidelityInfo, TaskInfo
+from gymnasium_llmconfig.errors import RegistryError, UnknownNameError
+from gymnasium_llmconfig.problem import Direction, FidelityInfo, Problem, TaskInfo
 
 REGISTRY_ENV = "LLMCONFIG_REGISTRY"
 PACKAGE_REGISTRY = Path(__file__).with_name("registry.yaml")
 ROLES = ("low", "medium", "high")
+#: Keys of every format that only change what an env shows (read by :meth:`TaskSpec.info`, :meth:`FidelitySpec.info`).
+TASK_DISPLAY_KEYS = frozenset({"description_revealed"})
+FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description"})
 
 #: Built-in formats; ``format: "package.module:function"`` names any other builder.
 FORMATS = {
@@ -34,8 +38,14 @@ FORMATS = {
 }
 
 
-class RegistryError(ValueError):
-    """A registry file is malformed; the message names the file and the key."""
+def check_keys(raw: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    """Refuse a key that is not ``allowed`` (a typo would otherwise be silently ignored), naming the closest one."""
+    allowed = sorted(allowed)
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise RegistryError(f"{where}: unknown key {key!r}; allowed keys are {', '.join(allowed)}.{hint}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,8 @@ class TaskSpec:
     options: Mapping[str, Any]
     origin: Path
 
-    def builder(self) -> Callable[..., Any]:
+    def builder(self) -> ProblemBuilder:
+        """The function of this task's ``format`` that builds its problems."""
         target = FORMATS.get(self.format, self.format)
         module_name, _, func_name = target.partition(":")
         if not func_name:
@@ -85,6 +96,26 @@ class TaskSpec:
         """The task as an env shows it: ``description_revealed`` only with ``reveal_names``."""
         description = self.options.get("description_revealed", self.description) if reveal_names else self.description
         return TaskInfo(self.name, self.title, str(description), metric_name, direction, metric_description)
+
+
+class ProblemBuilder(Protocol):
+    """What a registry ``format:`` names: builds the problem of one fidelity of a task.
+
+    ``reveal_names`` shows dataset and model names, ``target`` picks another
+    metric where the format has several (else :class:`~gymnasium_llmconfig.errors.InvalidArgument`),
+    ``download`` lets the data layer fetch missing files. Option keys the
+    format does not know are a :class:`RegistryError` naming the file.
+    """
+
+    def __call__(
+        self,
+        task: TaskSpec,
+        fidelity: FidelitySpec,
+        *,
+        reveal_names: bool = False,
+        target: str | None = None,
+        download: bool = False,
+    ) -> Problem: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +139,7 @@ class Registry:
         try:
             return self.envs[_strip_namespace(env_id)]
         except KeyError:
-            raise KeyError(unknown_env_message(env_id, self.envs)) from None
+            raise UnknownNameError(unknown_env_message(env_id, self.envs)) from None
 
     def env_ids(self, task: str | None = None, roles: tuple[str, ...] | None = None) -> list[str]:
         out = []
@@ -124,11 +155,11 @@ class Registry:
                 return spec
         close = difflib.get_close_matches(name, list(self.tasks), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"No task named {name!r}; tasks are {', '.join(self.tasks)}.{hint}")
+        raise UnknownNameError(f"No task named {name!r}; tasks are {', '.join(self.tasks)}.{hint}")
 
     def suite(self, name: str) -> SuiteSpec:
         if name not in self.suites:
-            raise KeyError(f"No suite named {name!r}; suites are {', '.join(self.suites)}.")
+            raise UnknownNameError(f"No suite named {name!r}; suites are {', '.join(self.suites)}.")
         return self.suites[name]
 
     def __iter__(self) -> Iterator[tuple[TaskSpec, FidelitySpec]]:
@@ -287,7 +318,9 @@ def _suite(path: Path, name: str, raw: Mapping[str, Any]) -> SuiteSpec:
 
 
 @lru_cache(maxsize=256)
-def load_problem(env_id: str, *, reveal_names: bool = False, target: str | None = None, download: bool = False) -> Any:
+def load_problem(
+    env_id: str, *, reveal_names: bool = False, target: str | None = None, download: bool = False
+) -> Problem:
     """Build (once per process) the :class:`~gymnasium_llmconfig.problem.Problem` behind an env id."""
     task, fidelity = load_registry().env(env_id)
     return task.builder()(task, fidelity, reveal_names=reveal_names, target=target, download=download)

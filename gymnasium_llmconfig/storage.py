@@ -11,32 +11,39 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from gymnasium_llmconfig.errors import StoreError
 
 if TYPE_CHECKING:
     from typing import Self
 
 
-class StoreError(ValueError):
-    """A log that cannot be used as it is (corrupt, or locked by another writer)."""
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
+    """Yield a temp file beside ``path``; on a clean exit, sync it and rename it over ``path``.
 
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
-    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path``.
-
-    The file gets the usual permissions (``0o666`` less the umask), not
-    ``mkstemp``'s private ``0o600``: these files are meant to be shared.
+    An exception inside the block (a failed download, a checksum that does not
+    match) removes the temp file and leaves ``path`` as it was. The file gets
+    the usual permissions (``0o666`` less the umask), not ``mkstemp``'s private
+    ``0o600``: these files are meant to be shared.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as handle:
-            write(handle)
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -44,7 +51,39 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
+    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path`` (see :func:`atomic_file`)."""
+    with atomic_file(path, binary=binary) as handle:
+        write(handle)
+    return Path(path)
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar or array as the Python value ``json`` can write; anything else unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON data: numpy to Python, tuples and sets to lists, NaN and infinities to None.
+
+    Anything else JSON cannot hold becomes its ``str``.
+    """
+    value = plain(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
 
 
 def parse_jsonl(data: str) -> tuple[list[dict[str, Any]], int]:

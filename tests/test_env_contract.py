@@ -1,4 +1,4 @@
-"""The env contract of DESIGN.md: reward, on_invalid, info keys, names, budget."""
+"""The env contract (README, "The env contract"): reward, on_invalid, info keys, names, budget."""
 
 from __future__ import annotations
 
@@ -47,9 +47,9 @@ def test_return_equals_equation_3(budget: int, seed: int, env_id: str) -> None:
 def test_info_keys_on_reset_and_step() -> None:
     env = gymnasium.make(ENV, budget=2)
     _, info = env.reset(seed=1)
-    assert INFO_KEYS <= info.keys() and info["budget_left"] == 2
+    assert info.keys() >= INFO_KEYS and info["budget_left"] == 2
     _, _, _, _, info = env.step('{"lr": 0.00195, "bs": 128}')
-    assert INFO_KEYS <= info.keys()
+    assert info.keys() >= INFO_KEYS
     assert info["config"] == {"lr": 2**-9, "bs": 128} and info["valid"] and not info["repeat"]
     assert info["budget_left"] == 1 and info["fidelity"]["N"] == 429260800
     assert info["details"]["tokens_per_step"] == 128 * 2048
@@ -78,7 +78,7 @@ def test_repeat_is_flagged_and_terminates() -> None:
 def test_out_of_space_value_explains_the_space() -> None:
     env = gymnasium.make(ENV, budget=3, on_invalid="penalize")
     env.reset(seed=0)
-    obs, reward, terminated, truncated, info = env.step('{"lr": 0.5, "bs": 128}')
+    obs, reward, terminated, _truncated, info = env.step('{"lr": 0.5, "bs": 128}')
     assert not info["valid"] and not terminated and reward == pytest.approx(-1 / 3)
     assert "lr=0.5 is not an allowed value" in obs and "0.001953" in obs
     assert info["budget_left"] == 2

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from agents.random_search import RandomSearch
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.lab.cli import app
+from gymnasium_llmconfig.lab.leaderboard.row import LeaderboardRow
 from gymnasium_llmconfig.lab.leaderboard.runner import (
     AgentSpec,
     BenchmarkPlan,
@@ -32,9 +33,9 @@ PLAN = BenchmarkPlan(suite="smoke", agents=[AgentSpec("random"), AgentSpec("topk
 N_EPISODES = 4 * len(SMOKE.test) * 3 * 2
 
 
-def _comparable(rows: Sequence[dict]) -> list[str]:
+def _comparable(rows: Sequence[LeaderboardRow]) -> list[str]:
     """Rows without their timing, in a canonical order."""
-    return sorted(json.dumps({k: v for k, v in r.items() if k != "wall_s"}, sort_keys=True) for r in rows)
+    return sorted(json.dumps({k: v for k, v in r.to_dict().items() if k != "wall_s"}, sort_keys=True) for r in rows)
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
@@ -64,7 +65,7 @@ def test_random_search_regret_never_increases_with_budget(tmp_path: Path) -> Non
     run_benchmark(plan, tmp_path, workers=0, progress=False)
     regret: dict[tuple[str, int], dict[int, float]] = {}
     for row in ResultStore(tmp_path).rows():
-        regret.setdefault((row["env_id"], row["seed"]), {})[row["budget"]] = row["normalized_regret"]
+        regret.setdefault((row.env_id, row.seed), {})[row.budget] = row.normalized_regret
     assert len(regret) == len(SMOKE.test) * 3
     for by_budget in regret.values():
         curve = [by_budget[b] for b in range(1, 6)]
@@ -116,10 +117,10 @@ def test_module_class_agent_runs_through_the_cli_on_ray_and_fit_sees_no_high_env
     assert {registry.env(e)[1].role for e in fitted_on} <= {"low", "medium"}
     assert not set(fitted_on) & set(SMOKE.test)
     rows = ResultStore(out).rows()
-    assert {r["agent"] for r in rows} == {f"{__name__}:SpyLearner", "random"}
+    assert {r.agent for r in rows} == {f"{__name__}:SpyLearner", "random"}
     assert len(rows) == 2 * len(SMOKE.test) * 2 * 2
-    spy = {(r["env_id"], r["budget"], r["seed"]): r["normalized_regret"] for r in rows if r["agent"] != "random"}
-    plain = {(r["env_id"], r["budget"], r["seed"]): r["normalized_regret"] for r in rows if r["agent"] == "random"}
+    spy = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent != "random"}
+    plain = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent == "random"}
     assert spy == plain  # same proposals as random search with the same seeds
     rebuilt = CliRunner().invoke(app, ["report", str(out)])
     assert rebuilt.exit_code == 0 and "leaderboard.md" in rebuilt.output

@@ -229,11 +229,11 @@ def test_llm_prompt_agent_on_the_leaderboard_through_the_cli(server: CannedServe
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     (row,) = ResultStore(tmp_path).rows()
-    assert row["agent"].startswith("llm-prompt[") and "model=canned" in row["agent"]
-    assert row["text_agent"] is True
-    assert [s["valid"] for s in row["steps"]] == [True, False] and row["steps"][1]["repeat"] is True
-    assert (row["execution_rate"], row["unique_config_rate"]) == (1.0, 0.5)
-    assert row["outcome_reward"] == -1.0  # a repeat voids the episode's paper reward
-    assert len(row["agent_record"]["turns"]) == 2
+    assert row.agent.startswith("llm-prompt[") and "model=canned" in row.agent
+    assert row.text_agent is True
+    assert [s["valid"] for s in row.steps] == [True, False] and row.steps[1]["repeat"] is True
+    assert (row.execution_rate, row.unique_config_rate) == (1.0, 0.5)
+    assert row.outcome_reward == -1.0  # a repeat voids the episode's paper reward
+    assert row.agent_record is not None and len(row.agent_record["turns"]) == 2
     report = (tmp_path / "leaderboard.md").read_text()
     assert "Execution" in report or "execution" in report

@@ -111,3 +111,34 @@ def test_summarize_means_and_spread_over_seeds() -> None:
     by_budget = summarize([*results, _result("A1", "A", 0, 0.9, budget=1)])
     assert set(by_budget["budget"]) == {1, 5}
     assert summarize([], "rank_percentile").empty
+
+
+class _Scripted:
+    """A chat backend that replies from a script (no model)."""
+
+    name = "scripted"
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = list(replies)
+
+    def generate(self, messages: object, max_new_tokens: int, temperature: float, seed: int | None) -> str:
+        return self.replies.pop(0)
+
+
+def test_llm_record_rates_are_the_metrics_rates_when_matching_fixed_a_proposal() -> None:
+    from agents.base import run_episode
+    from agents.llm import LLMPromptAgent
+
+    a, b = '{"lr": 0.00195, "bs": 128}', '{"lr": 0.00276, "bs": 256}'
+    near_miss = '{"lr": 0.0021, "bs": 300}'  # not in the space: MostSimilarConfig runs the closest config
+    agent = LLMPromptAgent(backend=_Scripted([a, near_miss, a, b]))
+    env = MostSimilarConfig(gymnasium.make(ENV, budget=4, on_invalid="penalize"))  # the repeat costs a trial
+    infos = run_episode(env, agent, seed=0)
+    assert [i["matched_config"] is not None for i in infos] == [False, True, False, False]
+    assert [(i["valid"], i["repeat"]) for i in infos][::2] == [(True, False), (False, True)]
+    # Successful calls: a, a again (a repeat), b; the fixed near miss is not one. Distinct among them: a, b.
+    # (Counting the fixed proposal, as the record did before, gave 4/4 and 3/4.)
+    record = agent.record
+    assert (record.executed_calls, record.unique_configs) == (3, 2)
+    assert (record.execution_rate, record.unique_config_rate) == (3 / 4, 2 / 4)
+    assert (execution_rate(infos, 4), unique_config_rate(infos, 4)) == (3 / 4, 2 / 4)

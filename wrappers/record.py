@@ -10,16 +10,16 @@ next record starts on a fresh line and :func:`read_episodes` skips the broken on
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
-import numpy as np
+
+from gymnasium_llmconfig.storage import jsonable
 
 
 class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -117,20 +117,3 @@ def read_episodes(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 broken += 1
     if broken:
         warnings.warn(f"{path}: skipped {broken} broken line(s) left by an interrupted write", stacklevel=2)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data: numpy to Python, tuples and sets to lists, non-finite floats to None."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return str(value)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agents.llm.backend import ChatBackend, Message, make_backend
+from gymnasium_llmconfig import metrics
 from gymnasium_llmconfig.parsing import TOOL_NAME, parse_action
 from gymnasium_llmconfig.prompt import to_charset
 
@@ -48,6 +49,7 @@ class TurnRecord:
     valid: bool | None = None
     repeat: bool | None = None
     config: dict[str, Any] | None = None
+    matched_config: dict[str, Any] | None = None
     error: str | None = None
 
 
@@ -55,9 +57,10 @@ class TurnRecord:
 class EpisodeRecord:
     """An episode's conversation, per-turn reasoning and instruction-following rates.
 
-    ``execution_rate``: calls the env could run (a well-formed call with a config in
-    the space, a repeat included) over the budget. ``unique_config_rate``: distinct such
-    configs over the budget. Both as in the paper's Table 4, capped at 1.
+    The rates are :func:`gymnasium_llmconfig.metrics.execution_rate` and
+    :func:`~gymnasium_llmconfig.metrics.unique_config_rate` of the turns (the paper's
+    Table 4), so a record and the leaderboard agree, also on proposals that
+    ``MostSimilarConfig`` fixed (those are not successful calls).
     """
 
     env_id: str
@@ -68,9 +71,14 @@ class EpisodeRecord:
     turns: list[TurnRecord] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
 
+    def step_infos(self) -> list[dict[str, Any]]:
+        """The turns as the step-info fields :mod:`gymnasium_llmconfig.metrics` reads."""
+        return [{"config": t.config, "matched_config": t.matched_config, "valid": bool(t.valid),
+                 "repeat": bool(t.repeat)} for t in self.turns]
+
     @property
     def executed_calls(self) -> int:
-        return sum(1 for t in self.turns if t.valid or t.repeat)
+        return metrics.executed_calls(self.step_infos())
 
     @property
     def valid_calls(self) -> int:
@@ -78,16 +86,15 @@ class EpisodeRecord:
 
     @property
     def unique_configs(self) -> int:
-        keys = {json.dumps(t.config, sort_keys=True, default=str) for t in self.turns if (t.valid or t.repeat) and t.config is not None}
-        return len(keys)
+        return metrics.unique_configs(self.step_infos())
 
     @property
     def execution_rate(self) -> float:
-        return min(1.0, self.executed_calls / self.budget) if self.budget else 0.0
+        return metrics.execution_rate(self.step_infos(), self.budget)
 
     @property
     def unique_config_rate(self) -> float:
-        return min(1.0, self.unique_configs / self.budget) if self.budget else 0.0
+        return metrics.unique_config_rate(self.step_infos(), self.budget)
 
     @property
     def total_reward(self) -> float:
@@ -165,7 +172,8 @@ class LLMPromptAgent:
         self.messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         self.record = EpisodeRecord(
             env_id=card.env_id, budget=card.budget, seed=self._episode_seed,
-            backend=getattr(self.backend, "name", type(self.backend).__name__), model=None if self.model is None else str(self.model),
+            backend=getattr(self.backend, "name", type(self.backend).__name__),
+            model=None if self.model is None else str(self.model),
             messages=self.messages,
         )
         self.episodes.append(self.record)
@@ -203,8 +211,9 @@ class LLMPromptAgent:
         turn = self.record.turns[-1]
         turn.feedback, turn.reward = observation, float(reward)
         turn.valid, turn.repeat = bool(info.get("valid")), bool(info.get("repeat"))
-        config = info.get("matched_config") or info.get("config")
+        config, matched = info.get("config"), info.get("matched_config")
         turn.config = None if config is None else dict(config)
+        turn.matched_config = None if matched is None else dict(matched)
         turn.error = info.get("error")
         self.messages.append({"role": "user", "content": observation})
 

@@ -14,26 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from gymnasium_llmconfig.errors import (  # noqa: F401 (re-exported from their old home)
+    BackendAuthError,
+    BackendConnectionError,
+    BackendError,
+    BackendUnavailable,
+)
+
 Message = dict[str, str]
 
 #: Backend names accepted by :func:`make_backend` (and the agent's ``backend=`` argument).
 BACKENDS = ("transformers", "openai")
-
-
-class BackendError(RuntimeError):
-    """A backend could not produce a reply (the message says why and what to do)."""
-
-
-class BackendUnavailable(BackendError):
-    """A package or model file the backend needs is missing."""
-
-
-class BackendAuthError(BackendError):
-    """The server refused the credentials (HTTP 401/403)."""
-
-
-class BackendConnectionError(BackendError):
-    """The server could not be reached, or kept failing after all retries."""
 
 
 @runtime_checkable

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+
+from gymnasium_llmconfig.errors import DataError, DataIntegrityError, DataNotFoundError
+from gymnasium_llmconfig.storage import atomic_file
 
 DATA_DIR_ENV = "LLMCONFIG_DATA_DIR"
 CACHE_DIR_ENV = "LLMCONFIG_CACHE_DIR"
-
-
-class DataError(RuntimeError):
-    """Base class of data-layer errors; messages say what to do."""
-
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    """A needed source file is in no known place."""
-
-
-class DataIntegrityError(DataError):
-    """A file exists but its sha256 does not match the pinned one."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +74,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _verified(path: str, mtime_ns: int, size: int, expected: str) -> bool:
     """Memoized sha256 check: a file is hashed once per (path, mtime, size)."""
     return sha256_of(Path(path)) == expected
@@ -138,7 +128,7 @@ Fetcher = Callable[[str], Iterable[bytes]]
 
 
 def _http_chunks(url: str) -> Iterable[bytes]:
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (pinned https URL)
+    with urllib.request.urlopen(url, timeout=60) as response:
         yield from iter(lambda: response.read(1 << 16), b"")
 
 
@@ -152,27 +142,19 @@ def pull(source: DataSource, *, fetch: Fetcher = _http_chunks, force: bool = Fal
     target = cache_dir() / "raw" / source.path
     if target.is_file() and not force and is_verified(source, target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(target, binary=True) as out:
             for chunk in fetch(source.url):
                 digest.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != source.sha256:
-            raise DataIntegrityError(
-                f"Download of {source.url} has sha256 {digest.hexdigest()}, expected {source.sha256}; "
-                "nothing was saved. The upstream file may have changed: report it."
-            )
-        os.replace(tmp_name, target)
+            if digest.hexdigest() != source.sha256:
+                raise DataIntegrityError(
+                    f"Download of {source.url} has sha256 {digest.hexdigest()}, expected {source.sha256}; "
+                    "nothing was saved. The upstream file may have changed: report it."
+                )
     except (urllib.error.URLError, OSError) as exc:
         raise DataError(f"Could not download {source.url} for source {source.name!r}: {exc}") from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return target
 
 

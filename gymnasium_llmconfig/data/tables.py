@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from gymnasium_llmconfig.data.sources import DataSource, cache_dir, locate, sha256_of
+from gymnasium_llmconfig.storage import atomic_write
 
 
 def _cache_key(source: DataSource, path: Path) -> str:
@@ -40,15 +40,5 @@ def _read_cached(path: str, key: str) -> pd.DataFrame:
 
 def _write_atomically(frame: pd.DataFrame, target: Path) -> None:
     """Best effort: a read-only or full cache only costs speed, never correctness."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".part", dir=target.parent)
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        atomic_write(target, lambda handle: frame.to_parquet(handle, index=False), binary=True)

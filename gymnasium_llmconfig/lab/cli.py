@@ -11,22 +11,21 @@ from rich.console import Console
 from rich.table import Table
 
 from gymnasium_llmconfig import data
-from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.lab.cli_errors import ReportingGroup, fail
+from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.registry import load_problem, load_registry
 
-app = typer.Typer(help="Gymnasium envs for configuring expensive LLM experiments from real runs.", no_args_is_help=True)
+app = typer.Typer(
+    cls=ReportingGroup,
+    help="Gymnasium envs for configuring expensive LLM experiments from real runs.",
+    no_args_is_help=True,
+)
 data_app = typer.Typer(help="Find, verify and download the raw data files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(collect_app, name="collect", help="Run real training sweeps and write tables the registry serves.")
 console = Console()
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a user-facing error (no traceback) and return the exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 @app.command("envs")
@@ -34,10 +33,7 @@ def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pre
     """List env ids with task, fidelity, role, number of configs, best and worst value."""
     registry = load_registry()
     if task is not None:
-        try:
-            registry.task(task)
-        except KeyError as exc:
-            raise fail(str(exc.args[0])) from None
+        registry.task(task)  # an unknown name fails here, with the closest names
     table = Table(title="LLMConfig envs")
     table.add_column("env id", no_wrap=True)
     for column in ("task", "fidelity", "role", "configs", "best", "worst"):
@@ -83,12 +79,7 @@ def play(
     """Play one episode at the terminal: type a JSON config per trial (Ctrl-D to quit)."""
     from gymnasium_llmconfig.env import LLMConfigEnv
 
-    try:
-        env = LLMConfigEnv(env_id, budget=budget, reveal_names=reveal_names, on_invalid="ignore")
-    except KeyError as exc:
-        raise fail(str(exc.args[0])) from None
-    except data.DataError as exc:
-        raise fail(str(exc)) from None
+    env = LLMConfigEnv(env_id, budget=budget, reveal_names=reveal_names, on_invalid="ignore")
     prompt, _ = env.reset()
     console.print(prompt, markup=False, highlight=False)
     total = 0.0
@@ -191,16 +182,13 @@ def bench(
     references = [a.strip() for a in agents.split(",") if a.strip()]
     if not references:
         raise fail("--agents is empty; name at least one agent (see `llmconfig agents`)")
-    try:
-        kwargs = parse_agent_args(agent_arg or [], references)
-        plan = BenchmarkPlan(suite=suite, agents=[AgentSpec(r, kwargs[r]) for r in references],
-                             budgets=parse_budgets(budgets), seeds=list(range(seeds)),
-                             env_kwargs={"on_invalid": on_invalid, "top_k": top_k}, envs=env or None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            outcome = run_benchmark(plan, out, workers=workers, address=address, progress=progress)
-    except (KeyError, ValueError, data.DataError) as exc:
-        raise fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)) from None
+    kwargs = parse_agent_args(agent_arg or [], references)
+    plan = BenchmarkPlan(suite=suite, agents=[AgentSpec(r, kwargs[r]) for r in references],
+                         budgets=parse_budgets(budgets), seeds=list(range(seeds)),
+                         env_kwargs={"on_invalid": on_invalid, "top_k": top_k}, envs=env or None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outcome = run_benchmark(plan, out, workers=workers, address=address, progress=progress)
     state = "Interrupted: re-run the same command to resume." if outcome.interrupted else "Done."
     console.print(f"{state} Played {outcome.played} episodes, {outcome.skipped} already in {out}; "
                   f"{outcome.wall_s:.1f} s. Report: {outcome.report['markdown']} and {outcome.report['html']}",

@@ -20,8 +20,11 @@ import pandas as pd
 
 from gymnasium_llmconfig.config_space import CONFIG_ID_KEY, FiniteConfigSpace, Parameter, format_value
 from gymnasium_llmconfig.data import read_table
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.problem import Outcome, TableProblem
 from gymnasium_llmconfig.registry import FidelitySpec, RegistryError, TaskSpec
+from gymnasium_llmconfig.storage import plain
+from gymnasium_llmconfig.tasks.table_options import FidelityTableOptions, ParameterSpec, TableOptions
 
 #: Grid transforms for parameter columns whose values were written with varying rounding.
 TRANSFORMS = {
@@ -39,7 +42,8 @@ class ListedTableProblem(TableProblem):
             header = [f"Parameters: {', '.join(self.space.names)}; each is the {params[0].description}."]
         else:
             header = [f"- {p.name}: {p.description}" for p in params]
-        lines = header + [
+        lines = [
+            *header,
             f"Only these {len(self.space)} configurations were run (zero entries omitted); propose one of them,",
             f'either by its values or as {{"{CONFIG_ID_KEY}": k}} for the k-th:',
         ]
@@ -56,36 +60,44 @@ def build_problem(
     target: str | None = None,
     download: bool = False,
 ) -> TableProblem:
-    """Build the problem of one fidelity of a table task."""
-    opts = task.options
-    frame = _fidelity_rows(task, fidelity, download)
-    metric_column, metric_name, direction, metric_desc = _metric(task, frame, target)
+    """Build the problem of one fidelity of a table task (a :class:`~gymnasium_llmconfig.registry.ProblemBuilder`)."""
+    opts = TableOptions.parse(task)
+    groups = FidelityTableOptions.parse(task, fidelity).tables or opts.tables or (tuple(task.sources),)
+    frame = _fidelity_rows(task, opts, fidelity, groups, download)
+    metric_column, metric_name, direction, metric_desc = _metric(task, opts, frame, target)
     frame = frame[np.isfinite(frame[metric_column].to_numpy(dtype=float))]
     if frame.empty:
         raise RegistryError(f"{task.origin}: env {fidelity.env_id!r} selects no rows with a finite {metric_column!r}")
 
-    params, columns = _parameters(task, frame, reveal_names)
+    params = _parameters(task, opts, frame)
+    columns = [p.data_column for p in params]
     configs = [
-        {p["shown"]: _coerce(p, value) for p, value in zip(params, row)}
+        {p.shown(reveal_names): _coerce(p, value) for p, value in zip(params, row, strict=True)}
         for row in frame[columns].itertuples(index=False, name=None)
     ]
-    space = FiniteConfigSpace(_with_choices(params, configs), _unique(configs, fidelity))
-    aliases = {spec["name"]: spec["shown"] for spec in params}
-    detail_cols = _details(task, frame, reveal_names, aliases, exclude=set(columns) | {metric_column})
+    space = FiniteConfigSpace(_with_choices(params, configs, reveal_names), _unique(configs, fidelity))
+    aliases = {p.name: p.shown(reveal_names) for p in params}
+    detail_cols = _details(task, opts, frame, reveal_names, aliases, exclude=set(columns) | {metric_column})
     details = frame[[c for c, _ in detail_cols]].to_dict("records") if detail_cols else [{}] * len(frame)
     metrics = frame[metric_column].to_numpy(dtype=float)
     outcomes = [
-        Outcome(float(m), {name: _plain(d[col]) for col, name in detail_cols}) for m, d in zip(metrics, details)
+        Outcome(float(m), {name: plain(d[col]) for col, name in detail_cols})
+        for m, d in zip(metrics, details, strict=True)
     ]
     info = task.info(reveal_names, metric_name, direction, metric_desc)
     fid = fidelity.info(reveal_names)
-    cls = ListedTableProblem if opts.get("show_configs") else TableProblem
+    cls = ListedTableProblem if opts.show_configs else TableProblem
     return cls(fidelity.env_id, info, fid, space, outcomes)
 
 
-def _fidelity_rows(task: TaskSpec, fidelity: FidelitySpec, download: bool) -> pd.DataFrame:
-    groups = fidelity.options.get("tables", task.options.get("tables")) or [list(task.sources)]
-    frame = _assembled(task, tuple(tuple(g) for g in groups), download, fidelity.env_id)
+def _fidelity_rows(
+    task: TaskSpec,
+    opts: TableOptions,
+    fidelity: FidelitySpec,
+    groups: tuple[tuple[str, ...], ...],
+    download: bool,
+) -> pd.DataFrame:
+    frame = _assembled(task, opts, groups, download, fidelity.env_id)
     mask = np.ones(len(frame), dtype=bool)
     for column, wanted in fidelity.select.items():
         if column not in frame.columns:
@@ -95,7 +107,7 @@ def _fidelity_rows(task: TaskSpec, fidelity: FidelitySpec, download: bool) -> pd
             mask &= np.isclose(values.astype(float), float(wanted), rtol=1e-9, atol=0.0)
         else:
             mask &= values.astype(str) == str(wanted)
-    for column, dropped in (task.options.get("exclude") or {}).items():
+    for column, dropped in opts.exclude.items():
         mask &= ~frame[column].astype(str).isin([str(v) for v in _listify(dropped)]).to_numpy()
     return frame[mask]
 
@@ -103,13 +115,14 @@ def _fidelity_rows(task: TaskSpec, fidelity: FidelitySpec, download: bool) -> pd
 _ASSEMBLED: dict[tuple[Any, ...], tuple[tuple[int, ...], pd.DataFrame]] = {}
 
 
-def _assembled(task: TaskSpec, groups: tuple[tuple[str, ...], ...], download: bool, env_id: str) -> pd.DataFrame:
+def _assembled(
+    task: TaskSpec, opts: TableOptions, groups: tuple[tuple[str, ...], ...], download: bool, env_id: str
+) -> pd.DataFrame:
     """Join each group's files on the task's key column, concatenate the groups, add derived columns.
 
     Memoized per (task, groups) and the identity of the cached source frames, so
     the many envs of one task share a single assembled frame.
     """
-    join = task.options.get("join")
     loaded: list[list[pd.DataFrame]] = []
     for group in groups:
         frames = []
@@ -117,7 +130,7 @@ def _assembled(task: TaskSpec, groups: tuple[tuple[str, ...], ...], download: bo
             if name not in task.sources:
                 raise RegistryError(f"{task.origin}: task {task.name!r} uses unknown source {name!r}")
             frames.append(read_table(task.sources[name], download=download, needed_by=env_id))
-        if len(frames) > 1 and not join:
+        if len(frames) > 1 and not opts.join:
             raise RegistryError(f"{task.origin}: task {task.name!r} combines files but sets no 'join' column")
         loaded.append(frames)
     key = (str(task.origin), task.name, groups)
@@ -129,89 +142,80 @@ def _assembled(task: TaskSpec, groups: tuple[tuple[str, ...], ...], download: bo
     for frames in loaded:
         part = frames[0]
         for other in frames[1:]:
-            part = part.merge(other, on=join, how="inner", validate="one_to_one")
+            part = part.merge(other, on=opts.join, how="inner", validate="one_to_one")
         parts.append(part)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
-    for column, expression in (task.options.get("derived") or {}).items():
+    for column, expression in opts.derived.items():
         frame[column] = frame.eval(expression)
     _ASSEMBLED[key] = (identity, frame)
     return frame
 
 
-def _metric(task: TaskSpec, frame: pd.DataFrame, target: str | None) -> tuple[str, str, Any, str]:
-    spec = task.options.get("metric")
-    if not isinstance(spec, Mapping) or "column" not in spec:
-        raise RegistryError(f"{task.origin}: table task {task.name!r} needs metric: {{column, name, direction}}")
-    direction = spec.get("direction", "minimize")
-    if direction not in ("minimize", "maximize"):
-        raise RegistryError(f"{task.origin}: task {task.name!r} metric direction must be minimize or maximize")
+def _metric(task: TaskSpec, opts: TableOptions, frame: pd.DataFrame, target: str | None) -> tuple[str, str, Any, str]:
+    spec = opts.metric
     if target is None:
-        return str(spec["column"]), str(spec.get("name", spec["column"])), direction, str(spec.get("description", ""))
-    choices = _target_choices(task, frame)
+        return spec.column, spec.name if spec.name is not None else spec.column, spec.direction, spec.description
+    choices = _target_choices(opts, frame)
     if target in choices:
         column = choices[target]
     elif target in choices.values():
         column = target
     else:
-        raise ValueError(f"Unknown target {target!r} for task {task.name}; choose one of {sorted(choices)}")
-    return column, column if column == target else f"{target} ({column})", direction, ""
+        raise InvalidArgument(f"Unknown target {target!r} for task {task.name}; choose one of {sorted(choices)}")
+    return column, column if column == target else f"{target} ({column})", spec.direction, ""
 
 
-def _target_choices(task: TaskSpec, frame: pd.DataFrame) -> dict[str, str]:
-    pattern = task.options.get("target_pattern")
-    if not pattern:
+def _target_choices(opts: TableOptions, frame: pd.DataFrame) -> dict[str, str]:
+    if not opts.target_pattern:
         return {}
-    regex = re.compile(pattern)
+    regex = re.compile(opts.target_pattern)
     return {m.group(1): c for c in frame.columns if (m := regex.match(c))}
 
 
-def _parameters(task: TaskSpec, frame: pd.DataFrame, reveal: bool) -> tuple[list[dict[str, Any]], list[str]]:
-    specs: list[dict[str, Any]] = [dict(p) for p in task.options.get("parameters") or []]
-    pattern = task.options.get("parameter_pattern")
-    if pattern:
-        regex = re.compile(pattern["regex"])
+def _parameters(task: TaskSpec, opts: TableOptions, frame: pd.DataFrame) -> list[ParameterSpec]:
+    specs = list(opts.parameters)
+    if opts.parameter_pattern is not None:
+        regex = re.compile(opts.parameter_pattern.regex)
         matched = [(c, m) for c in frame.columns if (m := regex.match(c))]
-        for i, (column, match) in enumerate(matched, start=1):
-            spec = {k: v for k, v in pattern.items() if k not in ("regex", "alias")}
-            spec.update(column=column, name=match.group(1), alias=str(pattern.get("alias", "{name}")).format(i=i, name=match.group(1)))
-            specs.append(spec)
+        specs += [opts.parameter_pattern.spec(c, m.group(1), i) for i, (c, m) in enumerate(matched, start=1)]
     if not specs:
         raise RegistryError(f"{task.origin}: table task {task.name!r} declares no parameters")
     for spec in specs:
-        if spec.get("column", spec.get("name")) not in frame.columns:
-            raise RegistryError(f"{task.origin}: task {task.name!r} parameter column {spec.get('column')!r} not in data")
-        spec["shown"] = spec["name"] if reveal or "alias" not in spec else spec["alias"]
-    return specs, [s.get("column", s["name"]) for s in specs]
+        if spec.data_column not in frame.columns:
+            raise RegistryError(
+                f"{task.origin}: task {task.name!r} parameter column {spec.data_column!r} not in data"
+            )
+    return specs
 
 
-def _coerce(spec: Mapping[str, Any], value: Any) -> Any:
-    kind = spec.get("kind", "float")
-    if kind == "int":
+def _coerce(spec: ParameterSpec, value: Any) -> Any:
+    if spec.kind == "int":
         return int(value)
-    if kind == "float":
+    if spec.kind == "float":
         value = float(value)
-        transform = spec.get("transform")
-        return TRANSFORMS[transform](value) if transform else value
-    if kind == "bool":
+        return TRANSFORMS[spec.transform](value) if spec.transform else value
+    if spec.kind == "bool":
         return bool(value)
     return str(value)
 
 
-def _with_choices(specs: Sequence[Mapping[str, Any]], configs: Sequence[Mapping[str, Any]]) -> list[Parameter]:
+def _with_choices(
+    specs: Sequence[ParameterSpec], configs: Sequence[Mapping[str, Any]], reveal: bool
+) -> list[Parameter]:
     params = []
     for spec in specs:
-        choices = sorted({c[spec["shown"]] for c in configs})
+        shown = spec.shown(reveal)
         params.append(
             Parameter(
-                name=spec["shown"],
-                choices=tuple(choices),
-                description=str(spec.get("description", "")),
-                kind=str(spec.get("kind", "float")),
-                log=bool(spec.get("log", False)),
-                rel_tol=float(spec.get("rel_tol", 0.0)),
-                abs_tol=float(spec.get("abs_tol", 0.0)),
-                unit=str(spec.get("unit", "")),
-                default=spec.get("default"),
+                name=shown,
+                choices=tuple(sorted({c[shown] for c in configs})),
+                description=str(spec.description),
+                kind=str(spec.kind),
+                log=bool(spec.log),
+                rel_tol=float(spec.rel_tol),
+                abs_tol=float(spec.abs_tol),
+                unit=str(spec.unit),
+                default=spec.default,
             )
         )
     return params
@@ -225,34 +229,30 @@ def _unique(configs: list[dict[str, Any]], fidelity: FidelitySpec) -> list[dict[
 
 
 def _details(
-    task: TaskSpec, frame: pd.DataFrame, reveal: bool, aliases: Mapping[str, str], exclude: set[str]
+    task: TaskSpec,
+    opts: TableOptions,
+    frame: pd.DataFrame,
+    reveal: bool,
+    aliases: Mapping[str, str],
+    exclude: set[str],
 ) -> list[tuple[str, str]]:
     """(column, shown name) of every detail; a pattern alias may reuse a parameter's alias via ``{param_alias}``."""
     out: list[tuple[str, str]] = []
-    for item in task.options.get("details") or []:
-        spec = {"column": item} if isinstance(item, str) else dict(item)
-        column = spec["column"]
-        if column not in frame.columns:
-            raise RegistryError(f"{task.origin}: task {task.name!r} detail column {column!r} not in data")
-        out.append((column, spec.get("name", column) if reveal or "alias" not in spec else spec["alias"]))
-    pattern = task.options.get("detail_pattern")
-    if pattern:
-        regex = re.compile(pattern["regex"])
+    for spec in opts.details:
+        if spec.column not in frame.columns:
+            raise RegistryError(f"{task.origin}: task {task.name!r} detail column {spec.column!r} not in data")
+        out.append((spec.column, spec.shown(reveal)))
+    pattern = opts.detail_pattern
+    if pattern is not None:
+        regex = re.compile(pattern.regex)
         matched = [(c, m) for c in frame.columns if c not in exclude and (m := regex.match(c))]
-        template = str(pattern.get("alias", "{name}"))
         for i, (column, match) in enumerate(matched, start=1):
             name = match.group(1)
-            if reveal and "{param_alias}" not in template:
+            if reveal and "{param_alias}" not in pattern.alias:
                 out.append((column, name))
             else:
-                out.append((column, template.format(i=i, name=name, param_alias=aliases.get(name, name))))
+                out.append((column, pattern.alias.format(i=i, name=name, param_alias=aliases.get(name, name))))
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _listify(value: Any) -> list[Any]:

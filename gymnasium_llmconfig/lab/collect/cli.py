@@ -15,9 +15,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from gymnasium_llmconfig.lab.cli_errors import ReportingGroup, fail
+
 collect_app = typer.Typer(
     name="collect",
     help="Collect real LLM training sweeps into tables (one row per run).",
+    cls=ReportingGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -39,42 +42,37 @@ def pretrain(
     """Pretrain tiny GPT models over the spec's grid; write runs.jsonl, runs.csv and registry.yaml."""
     console = Console(stderr=True)
     try:
-        from gymnasium_llmconfig.lab.collect.sweep import CollectError, collect, load_spec
+        from gymnasium_llmconfig.lab.collect.sweep import collect, load_spec
     except ImportError as exc:
-        console.print(f"[red]error:[/red] llmconfig collect needs PyTorch ({exc}); pip install torch", highlight=False)
-        raise typer.Exit(2) from None
-    try:
-        sweep = load_spec(spec)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            bar = progress.add_task("pretrain", total=None)
-            total = len(sweep.runs())
+        raise fail(f"llmconfig collect needs PyTorch ({exc}); pip install torch") from None
+    sweep = load_spec(spec)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("pretrain", total=None)
+        total = len(sweep.runs())
 
-            def on_start(skipped: int) -> None:  # the bar (and its ETA) counts only runs still to do
-                progress.update(bar, total=total - skipped, description=f"pretrain ({skipped}/{total} done before)")
+        def on_start(skipped: int) -> None:  # the bar (and its ETA) counts only runs still to do
+            progress.update(bar, total=total - skipped, description=f"pretrain ({skipped}/{total} done before)")
 
-            def on_result(rid: str, rec: dict[str, Any]) -> None:
-                progress.advance(bar)
-                loss = rec["final_loss"] if rec["final_loss"] is not None else rec["error"]
-                progress.console.print(
-                    f"{rid} {rec['model']} D={rec['tokens']} lr={rec['lr']:g} bs={rec['batch_size']}: "
-                    f"{rec['status']} loss={loss} ({rec['wall_time_s']:.1f}s)",
-                    highlight=False,
-                )
-
-            summary = collect(
-                sweep, out, device=device, workers=workers, threads=threads, on_start=on_start, on_result=on_result
+        def on_result(rid: str, rec: dict[str, Any]) -> None:
+            progress.advance(bar)
+            loss = rec["final_loss"] if rec["final_loss"] is not None else rec["error"]
+            progress.console.print(
+                f"{rid} {rec['model']} D={rec['tokens']} lr={rec['lr']:g} bs={rec['batch_size']}: "
+                f"{rec['status']} loss={loss} ({rec['wall_time_s']:.1f}s)",
+                highlight=False,
             )
-    except CollectError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+
+        summary = collect(
+            sweep, out, device=device, workers=workers, threads=threads, on_start=on_start, on_result=on_result
+        )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "no rows"
     console.print(
         f"{summary.total} runs: {summary.skipped} already done, {summary.ran} ran; table: {counts}; "

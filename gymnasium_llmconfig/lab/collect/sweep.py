@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from gymnasium_llmconfig.errors import CollectError
 from gymnasium_llmconfig.lab.collect.corpus import Corpus, CorpusParams, make_corpus
 from gymnasium_llmconfig.lab.collect.model import non_embedding_params
 from gymnasium_llmconfig.lab.collect.train import RunConfig, failure_record, run
@@ -83,10 +84,6 @@ _MODEL_KEYS = {"n_layer", "d_model", "n_head"}
 _GRID_FIELDS = {"model", "n_layer", "d_model", "n_head", "tokens", "lr", "batch_size"}
 _TRAIN_KEYS = {f.name for f in fields(RunConfig)} - _GRID_FIELDS
 _LABEL = re.compile(r"[A-Za-z0-9]+")
-
-
-class CollectError(ValueError):
-    """A user error (bad spec, bad option, busy output directory); the message says how to fix it."""
 
 
 @dataclass(frozen=True)

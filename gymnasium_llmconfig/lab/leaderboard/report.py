@@ -24,6 +24,7 @@ from gymnasium_llmconfig.lab.leaderboard.plots import (
     agent_styles,
     regret_vs_budget_png,
 )
+from gymnasium_llmconfig.lab.leaderboard.row import LeaderboardRow
 from gymnasium_llmconfig.metrics import summarize
 from gymnasium_llmconfig.storage import atomic_write
 
@@ -104,13 +105,17 @@ class Section:
 
 
 def write_report(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[LeaderboardRow | Mapping[str, Any]],
     out_dir: Path,
     *,
     title: str = "LLMConfig-Gym leaderboard",
     run_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write the report files into ``out_dir``; return them by role (``markdown``, ``html``, and each PNG's stem)."""
+    """Write the report files into ``out_dir``; return them by role (``markdown``, ``html``, and each PNG's stem).
+
+    ``rows`` are :class:`LeaderboardRow` objects or their stored dicts.
+    """
+    rows = [r if isinstance(r, LeaderboardRow) else LeaderboardRow.from_dict(r) for r in rows]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sections, figures = _build(rows)
@@ -123,13 +128,13 @@ def write_report(
     return written
 
 
-def _build(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Section], dict[str, bytes]]:
+def _build(rows: Sequence[LeaderboardRow]) -> tuple[list[Section], dict[str, bytes]]:
     """Summaries per agent, then the tables and figures of every section."""
-    by_agent: dict[str, list[Mapping[str, Any]]] = {}
+    by_agent: dict[str, list[LeaderboardRow]] = {}
     for row in rows:
-        by_agent.setdefault(str(row["agent"]), []).append(row)
-    budgets = sorted({int(r["budget"]) for r in rows})
-    tasks = sorted({str(r["task"]) for r in rows})
+        by_agent.setdefault(row.agent, []).append(row)
+    budgets = sorted({r.budget for r in rows})
+    tasks = sorted({r.task for r in rows})
     regret = {a: _summary(rs, "normalized_regret") for a, rs in by_agent.items()}
     regret_all = {a: _summary(rs, "normalized_regret", pooled=True) for a, rs in by_agent.items()}
     styles = agent_styles(list(by_agent))
@@ -146,7 +151,7 @@ def _build(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Section], dict[str, 
     if tasks:
         sections.insert(1, Section("Per task", None, level=2))
 
-    ranked_rows = {a: [r for r in rs if _finite(r.get("rank_percentile"))] for a, rs in by_agent.items()}
+    ranked_rows = {a: [r for r in rs if _finite(r.rank_percentile)] for a, rs in by_agent.items()}
     ranked_rows = {a: rs for a, rs in ranked_rows.items() if rs}
     rank_table = None
     if ranked_rows:
@@ -155,7 +160,7 @@ def _build(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Section], dict[str, 
         rank_table = _budget_table(rank, rank_all, ("overall", "overall"), budgets, higher_is_better=True)
     sections.append(Section("Rank percentile", rank_table, RANK_NOTE, missing=NA))
 
-    text_agents = {a: rs for a, rs in by_agent.items() if any(r.get("text_agent") for r in rs)}
+    text_agents = {a: rs for a, rs in by_agent.items() if any(r.text_agent for r in rs)}
     rates_table = None
     if text_agents:
         key = ("overall", "overall", ALL)
@@ -168,12 +173,12 @@ def _build(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Section], dict[str, 
     return sections, figures
 
 
-def _summary(rows: Sequence[Mapping[str, Any]], metric: str, *, pooled: bool = False) -> Summary:
+def _summary(rows: Sequence[LeaderboardRow], metric: str, *, pooled: bool = False) -> Summary:
     """``summarize`` of one agent's rows, keyed for lookup; ``pooled`` puts every budget under :data:`ALL`."""
     slim = [
-        {"env_id": r["env_id"], "task": r["task"], "seed": r.get("seed"),
-         "budget": ALL if pooled else int(r["budget"]), metric: float(r[metric])}
-        for r in rows if _finite(r.get(metric))
+        {"env_id": r.env_id, "task": r.task, "seed": r.seed, "budget": ALL if pooled else r.budget,
+         metric: float(getattr(r, metric))}
+        for r in rows if _finite(getattr(r, metric))
     ]
     frame = summarize(slim, metric)
     return {
@@ -231,17 +236,17 @@ def _figure(table: Table, budgets: Sequence[int], title: str, styles: Mapping[st
     return regret_vs_budget_png(series, title=title, styles=styles)
 
 
-def _run_info(rows: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _run_info(rows: Sequence[LeaderboardRow], run_info: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Header lines: the suite first, then what the rows show, then the caller's keys (which win on a clash)."""
-    agents = list(dict.fromkeys(str(r["agent"]) for r in rows))
+    agents = list(dict.fromkeys(r.agent for r in rows))
     derived: dict[str, Any] = {
         "agents": agents,
-        "tasks": sorted({str(r["task"]) for r in rows}),
-        "envs": len({r["env_id"] for r in rows}),
-        "budgets": sorted({int(r["budget"]) for r in rows}),
-        "seeds": sorted({r.get("seed") for r in rows}, key=lambda s: (s is None, s if s is not None else 0)),
+        "tasks": sorted({r.task for r in rows}),
+        "envs": len({r.env_id for r in rows}),
+        "budgets": sorted({r.budget for r in rows}),
+        "seeds": sorted({r.seed for r in rows}, key=lambda s: (s is None, s if s is not None else 0)),
         "episodes": len(rows),
-        "episode_time_s": math.fsum(float(r.get("wall_s") or 0.0) for r in rows),
+        "episode_time_s": math.fsum(r.wall_s for r in rows),
     }
     merged = {"suite": run_info["suite"]} if "suite" in run_info else {}
     merged.update(derived)
@@ -338,7 +343,9 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _html(title: str, info: Sequence[tuple[str, str]], sections: Sequence[Section], figures: Mapping[str, bytes]) -> str:
+def _html(
+    title: str, info: Sequence[tuple[str, str]], sections: Sequence[Section], figures: Mapping[str, bytes]
+) -> str:
     esc = html.escape
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -346,7 +353,8 @@ def _html(title: str, info: Sequence[tuple[str, str]], sections: Sequence[Sectio
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{esc(title)}</h1>", '<dl class="info">',
         *(f"<dt>{esc(label)}</dt><dd>{esc(value)}</dd>" for label, value in info),
-        "</dl>", f'<p class="note">{esc(REGRET_NOTE)}</p>', f'<p class="note">{esc(CELL_NOTE)} Click a header to sort.</p>',
+        "</dl>", f'<p class="note">{esc(REGRET_NOTE)}</p>',
+        f'<p class="note">{esc(CELL_NOTE)} Click a header to sort.</p>',
     ]
     for section in sections:
         parts.append(f"<h{section.level}>{esc(section.heading)}</h{section.level}>")

@@ -42,8 +42,10 @@ from rich.progress import (
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.executor import Executor, make_executor
 from gymnasium_llmconfig.lab.leaderboard.report import write_report
+from gymnasium_llmconfig.lab.leaderboard.row import STEP_FIELDS, LeaderboardRow
 from gymnasium_llmconfig.lab.leaderboard.store import EpisodeKey, ResultStore
 from gymnasium_llmconfig.metrics import episode_result
 from gymnasium_llmconfig.training_data import TrainingSet
@@ -140,9 +142,9 @@ def run_benchmark(
                     agents[payload].fitted = result
                     _submit_episodes(executor, running, agents[payload], pending[payload], plan.env_kwargs)
                     continue
-                log.append(store.encode_row(result))
+                log.append(result.to_dict())
                 played += 1
-                bar.update(task, advance=1, description=result["agent"])
+                bar.update(task, advance=1, description=result.agent)
                 if stop_after is not None and played >= stop_after:
                     interrupted = True
                     break
@@ -162,7 +164,7 @@ def _test_envs(plan: BenchmarkPlan, suite_test: Sequence[str]) -> list[str]:
         return list(suite_test)
     unknown = [e for e in plan.envs if e not in suite_test]
     if unknown:
-        raise ValueError(f"{', '.join(unknown)} not among the {plan.suite!r} suite's test envs: "
+        raise InvalidArgument(f"{', '.join(unknown)} not among the {plan.suite!r} suite's test envs: "
                          f"{', '.join(suite_test)}")
     return list(plan.envs)
 
@@ -240,7 +242,7 @@ def _fit(recipe: bytes, train_env_ids: list[str]) -> dict[str, bytes]:
 
 
 def _play(label: str, recipe: bytes, fitted: dict[str, bytes] | None, env_id: str, budget: int, seed: int,
-          env_kwargs: dict[str, Any]) -> dict[str, Any]:
+          env_kwargs: dict[str, Any]) -> LeaderboardRow:
     """One episode; returns its leaderboard row."""
     agent = _agent_from(recipe, fitted)
     env = RecordEpisodeStatistics(gymnasium.make(env_id, budget=budget, **env_kwargs))
@@ -250,27 +252,21 @@ def _play(label: str, recipe: bytes, fitted: dict[str, bytes] | None, env_id: st
     problem = env.unwrapped.problem
     result = episode_result(problem, budget, infos, [infos[-1]["episode"]["r"]], seed=seed)
     record = getattr(agent, "record", None)
-    row = {"agent": label, **asdict(result), "role": problem.fidelity.role, "wall_s": wall,
-           "text_agent": not _is_config_agent(agent),
-           "steps": [{k: info.get(k) for k in ("config", "matched_config", "metric", "valid", "repeat", "error")}
-                     for info in infos]}
-    if record is not None and callable(getattr(record, "to_dict", None)):
-        row["agent_record"] = record.to_dict()
-    return json.loads(json.dumps(row, default=_jsonable))
+    return LeaderboardRow(
+        **asdict(result),
+        agent=label,
+        role=problem.fidelity.role,
+        wall_s=wall,
+        text_agent=not _is_config_agent(agent),
+        steps=[{k: info.get(k) for k in STEP_FIELDS} for info in infos],
+        agent_record=record.to_dict() if callable(getattr(record, "to_dict", None)) else None,
+    )
 
 
 def _is_config_agent(agent: Any) -> bool:
     from agents.config_agent import ConfigAgent
 
     return isinstance(agent, ConfigAgent)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -287,10 +283,10 @@ def parse_budgets(text: str) -> list[int]:
         try:
             values = range(int(low), int(high) + 1) if sep else [int(part)]
         except ValueError:
-            raise ValueError(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
+            raise InvalidArgument(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
         out.extend(values)
     if not out or min(out) < 1:
-        raise ValueError(f"budgets must be positive integers, got {text!r}")
+        raise InvalidArgument(f"budgets must be positive integers, got {text!r}")
     return sorted(set(out))
 
 
@@ -303,7 +299,7 @@ def parse_agent_args(items: Sequence[str], references: Sequence[str]) -> dict[st
     for item in items:
         name, sep, raw = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"--agent-arg must be key=value or agent.key=value, got {item!r}")
+            raise InvalidArgument(f"--agent-arg must be key=value or agent.key=value, got {item!r}")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:

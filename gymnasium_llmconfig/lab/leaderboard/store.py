@@ -19,7 +19,6 @@ Layout:
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gymnasium_llmconfig.lab.leaderboard.row import EpisodeKey, LeaderboardRow, episode_key
 from gymnasium_llmconfig.storage import (
     JsonlAppender,
     StoreError,
@@ -38,13 +38,6 @@ EPISODES = "episodes.jsonl"
 RUN_JSON = "run.json"
 FITTED = "fitted"
 
-EpisodeKey = tuple[str, str, int, int]
-
-
-def episode_key(row: Mapping[str, Any]) -> EpisodeKey:
-    return (row["agent"], row["env_id"], int(row["budget"]), int(row["seed"]))
-
-
 class ResultStore:
     """Reads and writes one results directory."""
 
@@ -55,12 +48,13 @@ class ResultStore:
     def episodes_path(self) -> Path:
         return self.out / EPISODES
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Every stored episode (first one wins if a key was somehow written twice), NaNs restored."""
-        seen: dict[EpisodeKey, dict[str, Any]] = {}
-        for row in read_jsonl(self.episodes_path):
-            seen.setdefault(episode_key(row), {k: (math.nan if v is None and k in NAN_FIELDS else v)
-                                               for k, v in row.items()})
+    def rows(self) -> list[LeaderboardRow]:
+        """Every stored episode (first one wins if a key was somehow written twice)."""
+        seen: dict[EpisodeKey, LeaderboardRow] = {}
+        for raw in read_jsonl(self.episodes_path):
+            key = episode_key(raw)
+            if key not in seen:
+                seen[key] = LeaderboardRow.from_dict(raw)
         return list(seen.values())
 
     def done(self) -> set[EpisodeKey]:
@@ -69,11 +63,6 @@ class ResultStore:
     def appender(self) -> JsonlAppender:
         """The episode log's single writer (a second benchmark on the same ``--out`` is refused)."""
         return JsonlAppender(self.episodes_path, owner="benchmark run")
-
-    @staticmethod
-    def encode_row(row: Mapping[str, Any]) -> dict[str, Any]:
-        """A row as strict JSON (NaN -> null)."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
     # --- fitted agents --------------------------------------------------------------------
     def fitted_path(self, label: str) -> Path:
@@ -119,9 +108,3 @@ class ResultStore:
     def settings(self) -> dict[str, Any]:
         path = self.out / RUN_JSON
         return json.loads(path.read_text()) if path.exists() else {}
-
-
-#: Row fields that are NaN when undefined (stored as null).
-NAN_FIELDS = frozenset({"rank_percentile", "normalized_regret", "outcome_reward", "episode_return",
-                        "execution_rate", "unique_config_rate"})
-

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from gymnasium_llmconfig.data import cache_dir, locate
-from gymnasium_llmconfig.registry import FidelitySpec, RegistryError, TaskSpec
+from gymnasium_llmconfig.errors import InvalidArgument
+from gymnasium_llmconfig.registry import (
+    FIDELITY_DISPLAY_KEYS,
+    TASK_DISPLAY_KEYS,
+    FidelitySpec,
+    RegistryError,
+    TaskSpec,
+    check_keys,
+)
 from gymnasium_llmconfig.tasks.arch.problem import ArchProblem
+
+#: The format's keys: task ``metric`` ({name, description}), ``pool_size``, ``pool_seed``.
+TASK_KEYS = frozenset({"metric", "pool_size", "pool_seed"})
+#: Each fidelity's ``scale`` (GPT-S/M/L) and ``weights`` (the source holding its surrogate).
+FIDELITY_KEYS = frozenset({"scale", "weights"})
 
 
 def build_problem(
@@ -15,10 +28,12 @@ def build_problem(
     target: str | None = None,
     download: bool = False,
 ) -> ArchProblem:
-    """Build one scale's problem; keys: task ``metric``/``pool_size``/``pool_seed``, fidelity ``scale``/``weights``."""
+    """Build one scale's problem (a :class:`~gymnasium_llmconfig.registry.ProblemBuilder`)."""
     if target is not None:
-        raise ValueError(f"Task {task.name} has a single target (perplexity/max + FLOPs/max); do not pass target=")
-    for key in ("scale", "weights"):
+        raise InvalidArgument(f"Task {task.name} has a single target (perplexity/max + FLOPs/max); do not pass target=")
+    check_keys(task.options, TASK_KEYS | TASK_DISPLAY_KEYS, f"{task.origin}: task {task.name!r}")
+    check_keys(fidelity.options, FIDELITY_KEYS | FIDELITY_DISPLAY_KEYS, f"{task.origin}: env {fidelity.env_id!r}")
+    for key in sorted(FIDELITY_KEYS):
         if key not in fidelity.options:
             raise RegistryError(f"{task.origin}: Arch env {fidelity.env_id!r} needs a {key!r} key")
     source_name = str(fidelity.options["weights"])

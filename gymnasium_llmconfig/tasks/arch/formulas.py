@@ -1,4 +1,7 @@
-"""Parameter count and FLOPs of an HW-GPT-Bench architecture (SPEC.md §4-§5).
+"""Parameter count and FLOPs of an HW-GPT-Bench architecture.
+
+The formulas are sections 4 and 5 of the HW-GPT-Bench surrogate specification
+shipped with the data mirror (``hwgpt/SPEC.md``).
 
 These reproduce what the benchmark's API *reports* at the pinned commit, quirks
 included (three-matrix MLP, linear biases always present so the bias flag does

@@ -1,9 +1,10 @@
 """The HW-GPT-Bench architecture space of one GPT scale (s, m or l).
 
 An architecture is a width, a depth ``L``, ``L`` per-layer head counts, ``L``
-per-layer MLP ratios and a global bias flag (SPEC.md §1). The space has
-10^12 to 10^35 members, so it cannot be enumerated: agents sample it, BO
-models use :meth:`ArchConfigSpace.encode`, and a most-similar wrapper repairs
+per-layer MLP ratios and a global bias flag (section 1 of the HW-GPT-Bench
+surrogate specification shipped with the data mirror, ``hwgpt/SPEC.md``). The
+space has 10^12 to 10^35 members, so it cannot be enumerated: agents sample it,
+BO models use :meth:`ArchConfigSpace.encode`, and a most-similar wrapper repairs
 near misses with :meth:`ArchConfigSpace.nearest_valid`.
 
 Canonical form (what :meth:`ArchConfigSpace.canonicalize` returns and the env
@@ -18,6 +19,7 @@ as arrays of choice indices (no per-config Python objects on the hot path).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -525,10 +527,8 @@ class ArchConfigSpace(ConfigSpace):
             "bias": False,
         }
         if "bias" in values:
-            try:
+            with contextlib.suppress(InvalidConfig):
                 fixed["bias"] = self._param["bias"].snap(values["bias"])
-            except InvalidConfig:
-                pass
         try:
             return self.canonicalize(fixed)
         except InvalidConfig:  # pragma: no cover - fixed is built from the choices

@@ -1,4 +1,7 @@
-"""HW-GPT-Bench's perplexity MLP surrogate, re-implemented in numpy (SPEC.md §3).
+"""HW-GPT-Bench's perplexity MLP surrogate, re-implemented in numpy.
+
+The network, its input vector and output follow section 3 of the HW-GPT-Bench
+surrogate specification shipped with the data mirror (``hwgpt/SPEC.md``).
 
 The upstream weights are PyTorch checkpoints. We read each one with torch
 exactly once and keep a torch-free ``.npz`` copy in a caller-given cache
