@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -48,6 +49,11 @@ class FidelitySpec:
     select: Mapping[str, Any]
     metadata: Mapping[str, Any]
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ladder(self) -> str:
+        """Which ladder of its task the fidelity is on (``ladder:`` key; one ladder per task by default)."""
+        return str(self.options.get("ladder", ""))
 
     def info(self, reveal_names: bool) -> FidelityInfo:
         """The fidelity as an env shows it: ``*_revealed`` variants only with ``reveal_names``."""
@@ -185,8 +191,9 @@ def _load_file(path: Path, registry: Registry, seen: set[Path]) -> None:
     if not isinstance(doc, dict):
         raise RegistryError(f"Registry file {path} must be a mapping with 'tasks', 'suites' or 'include'.")
     sources = {name: _source(path, name, raw) for name, raw in (doc.get("sources") or {}).items()}
+    source_sets = {name: _source_set(path, name, raw) for name, raw in (doc.get("source_sets") or {}).items()}
     for raw in _as_list(doc.get("tasks"), path, "tasks"):
-        task = _task(path, raw, sources)
+        task = _task(path, raw, sources, source_sets)
         if task.name in registry.tasks:
             raise RegistryError(f"{path}: task {task.name!r} is declared twice")
         registry.tasks[task.name] = task
@@ -227,17 +234,71 @@ def _source(path: Path, name: str, raw: Mapping[str, Any]) -> DataSource:
         sha256=str(_require(raw, "sha256", where)),
         licence=str(raw.get("licence", "")),
         citation=str(raw.get("citation", "")),
+        reader=str(raw.get("reader", "csv")),
     )
 
 
-def _task(path: Path, raw: Mapping[str, Any], shared_sources: Mapping[str, DataSource]) -> TaskSpec:
+def _source_set(path: Path, name: str, raw: Mapping[str, Any]) -> dict[str, DataSource]:
+    """Many files of one repository, each pinned by its own commit and sha256, as one registry entry.
+
+    ``url`` and ``path`` are templates over ``{file}`` and ``{commit}``; ``fields``
+    is a regex whose named groups, matched on each file, become constant
+    columns of its rows (numbers as numbers); ``lookup`` adds more columns
+    keyed by a field's value (``{size: {130m: {N: 134217728}}}``); ``name``
+    (a template over the fields, default ``{set}/{file}``) names each member
+    for ``llmconfig data status|pull``.
+    """
+    where = f"{path}: source set {name!r}"
+    pattern = re.compile(str(_require(raw, "fields", where))) if "fields" in raw else None
+    lookup = raw.get("lookup") or {}
+    members: dict[str, DataSource] = {}
+    for item in _as_list(raw.get("files"), path, f"source_sets.{name}.files"):
+        file = str(_require(item, "file", where))
+        match = pattern.fullmatch(file) if pattern else None
+        if pattern and match is None:
+            raise RegistryError(f"{where}: file {file!r} does not match its 'fields' pattern {pattern.pattern!r}")
+        fields = {k: _number_or_text(v) for k, v in (match.groupdict() if match else {}).items()}
+        for field_name, table in lookup.items():
+            if str(fields.get(field_name)) not in {str(k) for k in table}:
+                raise RegistryError(f"{where}: file {file!r} has {field_name}={fields.get(field_name)!r}, "
+                                    f"which its 'lookup' lacks; add it under lookup.{field_name}")
+            fields.update(next(v for k, v in table.items() if str(k) == str(fields[field_name])))
+        slots = {"file": file, "commit": str(_require(item, "commit", f"{where}, file {file!r}")), "set": name}
+        member = str(raw.get("name", "{set}/{file}")).format(**slots, **fields)
+        members[member] = DataSource(
+            name=member,
+            path=str(_require(raw, "path", where)).format(**slots),
+            url=str(_require(raw, "url", where)).format(**slots),
+            sha256=str(_require(item, "sha256", f"{where}, file {file!r}")),
+            licence=str(raw.get("licence", "")),
+            citation=str(raw.get("citation", "")),
+            reader=str(raw.get("reader", "csv")),
+            fields=tuple(fields.items()),
+        )
+    return members
+
+
+def _number_or_text(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _task(path: Path, raw: Mapping[str, Any], shared_sources: Mapping[str, DataSource],
+          source_sets: Mapping[str, Mapping[str, DataSource]]) -> TaskSpec:
     name = str(_require(raw, "name", f"{path}: a task"))
     where = f"{path}: task {name!r}"
     sources: dict[str, DataSource] = {}
     for item in _as_list(raw.get("sources"), path, f"tasks[{name}].sources"):
-        if isinstance(item, str):
+        if isinstance(item, str) and item in source_sets:
+            sources.update(source_sets[item])
+        elif isinstance(item, str):
             if item not in shared_sources:
-                raise RegistryError(f"{where}: unknown source {item!r}; declare it under the file's 'sources'")
+                raise RegistryError(f"{where}: unknown source {item!r}; declare it under the file's 'sources' "
+                                    "or 'source_sets'")
             sources[item] = shared_sources[item]
         else:
             src = _source(path, str(_require(item, "name", where)), item)

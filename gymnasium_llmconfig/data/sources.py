@@ -9,8 +9,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 DATA_DIR_ENV = "LLMCONFIG_DATA_DIR"
 CACHE_DIR_ENV = "LLMCONFIG_CACHE_DIR"
@@ -35,6 +36,9 @@ class DataSource:
     ``path`` is the file's relative location inside a mirror or the cache.
     ``local`` is set instead for files that ship with the package or sit
     beside a user registry (collected sweeps): those are used in place.
+    ``reader`` names how the file becomes a table (:mod:`gymnasium_llmconfig.data.readers`);
+    ``fields`` are constant columns added to every row (e.g. the optimizer and
+    model size a file's path stands for).
     """
 
     name: str
@@ -44,6 +48,8 @@ class DataSource:
     licence: str = ""
     citation: str = ""
     local: Path | None = None
+    reader: str = "csv"
+    fields: tuple[tuple[str, Any], ...] = ()
 
     @property
     def fetchable(self) -> bool:
@@ -84,7 +90,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _verified(path: str, mtime_ns: int, size: int, expected: str) -> bool:
     """Memoized sha256 check: a file is hashed once per (path, mtime, size)."""
     return sha256_of(Path(path)) == expected
@@ -138,7 +144,7 @@ Fetcher = Callable[[str], Iterable[bytes]]
 
 
 def _http_chunks(url: str) -> Iterable[bytes]:
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (pinned https URL)
+    with urllib.request.urlopen(url, timeout=60) as response:
         yield from iter(lambda: response.read(1 << 16), b"")
 
 

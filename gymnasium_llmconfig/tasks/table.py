@@ -1,11 +1,27 @@
-"""The ``table`` format: any task whose runs sit in CSV tables, one row per run.
+"""The ``table`` format: any task whose runs sit in tables, one row per run.
 
 Everything task-specific lives in ``registry.yaml``: which source files (joined
-on a key column, groups concatenated), which rows form each fidelity
-(``select``), which columns are parameters (with snapping tolerances and an
-optional grid transform), the target metric and the detail columns, and the
-anonymous aliases shown when names are withheld. Step Law, ADMIRE, RegMix and
-the project's own collected sweeps all use it.
+on a key column, groups concatenated; without a ``join`` column every file is
+its own group, so many files stack into one table), which rows form each
+fidelity (``select``), which columns are parameters (with snapping tolerances
+and an optional grid transform), the target metric and the detail columns, and
+the anonymous aliases shown when names are withheld. Step Law, ADMIRE, RegMix,
+Marin's optimizer sweeps and the project's own collected sweeps all use it.
+
+Options for tables whose parameters differ between envs (Marin: each optimizer
+has its own hyperparameters), all optional:
+
+- ``parameter_pattern.kind: auto``: each matched column's kind from its data
+  (bool, str, int when every value is integral, else float);
+- ``parameter_pattern.log``: ``true``/``false``, or a regex: the matched names
+  that are log-scaled;
+- ``parameter_pattern.descriptions``: ``{name: text}`` per matched name
+  (``description`` is the fallback);
+- a pattern-matched column with no value in an env's rows is not a parameter
+  of that env;
+- ``metric.cap``: a run whose metric is NaN or worse than ``cap`` (a diverged
+  run) scores ``cap``, so regret normalization stays finite; list the metric
+  column under ``details`` to show the raw value.
 """
 
 from __future__ import annotations
@@ -39,7 +55,8 @@ class ListedTableProblem(TableProblem):
             header = [f"Parameters: {', '.join(self.space.names)}; each is the {params[0].description}."]
         else:
             header = [f"- {p.name}: {p.description}" for p in params]
-        lines = header + [
+        lines = [
+            *header,
             f"Only these {len(self.space)} configurations were run (zero entries omitted); propose one of them,",
             f'either by its values or as {{"{CONFIG_ID_KEY}": k}} for the k-th:',
         ]
@@ -60,22 +77,23 @@ def build_problem(
     opts = task.options
     frame = _fidelity_rows(task, fidelity, download)
     metric_column, metric_name, direction, metric_desc = _metric(task, frame, target)
-    frame = frame[np.isfinite(frame[metric_column].to_numpy(dtype=float))]
+    metrics = _capped(task, frame[metric_column].to_numpy(dtype=float), direction)
+    frame, metrics = frame[np.isfinite(metrics)], metrics[np.isfinite(metrics)]
     if frame.empty:
         raise RegistryError(f"{task.origin}: env {fidelity.env_id!r} selects no rows with a finite {metric_column!r}")
 
     params, columns = _parameters(task, frame, reveal_names)
     configs = [
-        {p["shown"]: _coerce(p, value) for p, value in zip(params, row)}
+        {p["shown"]: _coerce(p, value) for p, value in zip(params, row, strict=True)}
         for row in frame[columns].itertuples(index=False, name=None)
     ]
     space = FiniteConfigSpace(_with_choices(params, configs), _unique(configs, fidelity))
     aliases = {spec["name"]: spec["shown"] for spec in params}
     detail_cols = _details(task, frame, reveal_names, aliases, exclude=set(columns) | {metric_column})
     details = frame[[c for c, _ in detail_cols]].to_dict("records") if detail_cols else [{}] * len(frame)
-    metrics = frame[metric_column].to_numpy(dtype=float)
     outcomes = [
-        Outcome(float(m), {name: _plain(d[col]) for col, name in detail_cols}) for m, d in zip(metrics, details)
+        Outcome(float(m), {name: _plain(d[col]) for col, name in detail_cols})
+        for m, d in zip(metrics, details, strict=True)
     ]
     info = task.info(reveal_names, metric_name, direction, metric_desc)
     fid = fidelity.info(reveal_names)
@@ -83,8 +101,18 @@ def build_problem(
     return cls(fidelity.env_id, info, fid, space, outcomes)
 
 
+def _capped(task: TaskSpec, values: np.ndarray, direction: str) -> np.ndarray:
+    """Metric values with NaN and values worse than ``metric.cap`` replaced by the cap (diverged runs)."""
+    cap = (task.options.get("metric") or {}).get("cap")
+    if cap is None:
+        return values
+    worse = values > cap if direction == "minimize" else values < cap
+    return np.where(np.isnan(values) | worse, float(cap), values)
+
+
 def _fidelity_rows(task: TaskSpec, fidelity: FidelitySpec, download: bool) -> pd.DataFrame:
-    groups = fidelity.options.get("tables", task.options.get("tables")) or [list(task.sources)]
+    default = [list(task.sources)] if task.options.get("join") else [[name] for name in task.sources]
+    groups = fidelity.options.get("tables", task.options.get("tables")) or default
     frame = _assembled(task, tuple(tuple(g) for g in groups), download, fidelity.env_id)
     mask = np.ones(len(frame), dtype=bool)
     for column, wanted in fidelity.select.items():
@@ -170,18 +198,35 @@ def _parameters(task: TaskSpec, frame: pd.DataFrame, reveal: bool) -> tuple[list
     pattern = task.options.get("parameter_pattern")
     if pattern:
         regex = re.compile(pattern["regex"])
-        matched = [(c, m) for c in frame.columns if (m := regex.match(c))]
+        matched = [(c, m) for c in frame.columns if (m := regex.match(c)) and frame[c].notna().any()]
+        log = pattern.get("log", False)
         for i, (column, match) in enumerate(matched, start=1):
-            spec = {k: v for k, v in pattern.items() if k not in ("regex", "alias")}
-            spec.update(column=column, name=match.group(1), alias=str(pattern.get("alias", "{name}")).format(i=i, name=match.group(1)))
+            name = match.group(1)
+            spec = {k: v for k, v in pattern.items() if k not in ("regex", "alias", "descriptions", "log")}
+            spec.update(column=column, name=name, alias=str(pattern.get("alias", "{name}")).format(i=i, name=name),
+                        log=bool(re.fullmatch(log, name)) if isinstance(log, str) else bool(log))
+            spec["description"] = (pattern.get("descriptions") or {}).get(name, pattern.get("description", ""))
+            if spec.get("kind") == "auto":
+                spec["kind"] = _kind_of(frame[column])
             specs.append(spec)
     if not specs:
         raise RegistryError(f"{task.origin}: table task {task.name!r} declares no parameters")
     for spec in specs:
         if spec.get("column", spec.get("name")) not in frame.columns:
-            raise RegistryError(f"{task.origin}: task {task.name!r} parameter column {spec.get('column')!r} not in data")
+            raise RegistryError(
+                f"{task.origin}: task {task.name!r} parameter column {spec.get('column')!r} not in data")
         spec["shown"] = spec["name"] if reveal or "alias" not in spec else spec["alias"]
     return specs, [s.get("column", s["name"]) for s in specs]
+
+
+def _kind_of(column: pd.Series) -> str:
+    """bool, str, int (every value integral) or float, from a column's non-null values."""
+    values = column.dropna()
+    if values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        return "bool"
+    if not pd.api.types.is_numeric_dtype(values):
+        return "str"
+    return "int" if np.all(np.mod(values.to_numpy(dtype=float), 1.0) == 0) else "float"
 
 
 def _coerce(spec: Mapping[str, Any], value: Any) -> Any:
