@@ -173,3 +173,19 @@ def test_agents_play_an_optimizer_high_env(agent_name: str) -> None:
     infos = run_episode(gymnasium.make(ADAMW_HIGH, budget=3), agent, seed=0)
     assert len(infos) == 3 and all(i["valid"] and not i["repeat"] for i in infos)
     assert 0.0 <= infos[-1]["normalized_regret"] <= 1.0 and np.isfinite(infos[-1]["normalized_regret"])
+
+
+def test_cli_lists_verifies_and_pulls_each_pinned_file() -> None:
+    from typer.testing import CliRunner
+
+    from gymnasium_llmconfig.lab.cli import app
+
+    require_data(f"{RESULTS}/adamw/520m/4/result.json")
+    runner = CliRunner()
+    result = runner.invoke(app, ["data", "status"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and "marin-optimizer/adamw/520m/x4" in result.output
+    assert "marin-optimizer/sophia/520m/x1" in result.output and "NO (refused)" not in result.output
+    result = runner.invoke(app, ["data", "pull", "marin-optimizer/adamw/520m/x4"])
+    assert result.exit_code == 0 and "ok" in result.output
+    result = runner.invoke(app, ["envs", "--task", "Optimizer"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and ADAMW_HIGH in result.output
