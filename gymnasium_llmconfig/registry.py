@@ -5,6 +5,9 @@ can be added with ``$LLMCONFIG_REGISTRY`` (paths separated by ``os.pathsep``; a
 directory means its ``registry.yaml``) or with ``include:`` lists, so a user's
 collected sweep becomes an env without code. A task's ``format`` names the
 builder that turns its data into problems (``table`` for anything tabular).
+Raw files are ``sources`` (one pinned file each) or ``source_sets`` (many files
+of one repository, each pinned by its own commit and sha256, listed by a task
+under the set's name).
 """
 
 from __future__ import annotations
