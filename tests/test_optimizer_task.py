@@ -12,6 +12,8 @@ import gymnasium
 import numpy as np
 import pytest
 from conftest import require_data
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
 from agents import run_episode
@@ -189,3 +191,28 @@ def test_cli_lists_verifies_and_pulls_each_pinned_file() -> None:
     assert result.exit_code == 0 and "ok" in result.output
     result = runner.invoke(app, ["envs", "--task", "Optimizer"], env={"COLUMNS": "250"})
     assert result.exit_code == 0 and ADAMW_HIGH in result.output
+
+
+_VALUES = st.sampled_from([0.9, 0.95, 1e-25, 9.999999999999999e-26, 1, 1.0, 128, 256, True, "linear"])
+_LOSSES = st.one_of(st.none(), st.just("NaN"), st.floats(2.0, 1e14), st.integers(3, 10**14))
+
+
+@settings(max_examples=60, deadline=None)
+@given(base=st.dictionaries(st.sampled_from(["lr", "wd", "eps", "bs"]), _VALUES, min_size=1),
+       ablations=st.lists(st.tuples(st.sampled_from(["lr", "wd", "eps", "bs", "warmup"]), _VALUES, _LOSSES,
+                                    st.one_of(st.none(), st.sampled_from(["run-a", "run-b", "run-c"]))), max_size=8),
+       base_loss=_LOSSES)
+def test_reader_keeps_one_row_per_distinct_run_with_a_loss(tmp_path_factory: pytest.TempPathFactory,
+                                                           base: dict, ablations: list, base_loss: Any) -> None:
+    doc = {"best_config": base, "baseline": {"loss": base_loss, "wandb_id": "run-base"},
+           "ablations": [{"param": p, "value": v, "loss": loss, "wandb_id": r} for p, v, loss, r in ablations]}
+    path = tmp_path_factory.mktemp("marin") / "result.json"
+    path.write_text(json.dumps(doc))
+    frame = marin_result(path)
+    assert frame["loss"].map(lambda x: isinstance(x, float)).all()
+    run_ids = frame["run_id"].dropna()
+    assert run_ids.is_unique
+    configs = frame.filter(like="config/").astype(str).apply(tuple, axis=1)
+    assert configs.is_unique
+    assert len(frame) <= sum(e is not None for e in [base_loss, *(a[2] for a in ablations)])
+    assert (frame["ablation"] == "Baseline").sum() == (base_loss is not None)
