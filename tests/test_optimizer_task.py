@@ -216,3 +216,30 @@ def test_reader_keeps_one_row_per_distinct_run_with_a_loss(tmp_path_factory: pyt
     assert configs.is_unique
     assert len(frame) <= sum(e is not None for e in [base_loss, *(a[2] for a in ablations)])
     assert (frame["ablation"] == "Baseline").sum() == (base_loss is not None)
+
+
+def test_source_set_mistakes_are_named(tmp_path: Path) -> None:
+    from gymnasium_llmconfig.registry import Registry, RegistryError, _load_file
+
+    def load(files: str, lookup: str = "") -> None:
+        path = tmp_path / "registry.yaml"
+        path.write_text(f"""
+source_sets:
+  s:
+    path: "x/{{file}}"
+    url: "https://example.org/{{commit}}/{{file}}"
+    fields: "(?P<opt>[a-z]+)/(?P<size>[0-9a-z]+)/r.json"
+    {lookup}
+    files: [{files}]
+""")
+        _load_file(path, Registry(), set())
+
+    with pytest.raises(RegistryError, match="does not match its 'fields' pattern"):
+        load("{file: adamw/r.json, commit: abc, sha256: def}")
+    with pytest.raises(RegistryError, match=r"lookup\.size"):
+        load("{file: adamw/7m/r.json, commit: abc, sha256: def}", "lookup: {size: {130m: {N: 1}}}")
+    with pytest.raises(RegistryError, match="missing required key 'sha256'"):
+        load("{file: adamw/7m/r.json, commit: abc}")
+    source = data.DataSource(name="odd", path="marin/x.json", reader="xml")
+    with pytest.raises(data.DataError, match="unknown reader 'xml'"):
+        data.read_table(source)
