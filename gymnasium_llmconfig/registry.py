@@ -252,7 +252,10 @@ def _source_set(path: Path, name: str, raw: Mapping[str, Any]) -> dict[str, Data
     for ``llmconfig data status|pull``.
     """
     where = f"{path}: source set {name!r}"
-    pattern = re.compile(str(_require(raw, "fields", where))) if "fields" in raw else None
+    try:
+        pattern = re.compile(str(raw["fields"])) if "fields" in raw else None
+    except re.error as exc:
+        raise RegistryError(f"{where}: 'fields' is not a valid regex ({exc})") from exc
     lookup = raw.get("lookup") or {}
     members: dict[str, DataSource] = {}
     for item in _as_list(raw.get("files"), path, f"source_sets.{name}.files"):
