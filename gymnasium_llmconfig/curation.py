@@ -44,14 +44,19 @@ class Suite:
     notes: tuple[str, ...] = ()
 
 
-def fidelity_ladder(task: str | TaskSpec, registry: Registry | None = None) -> dict[str, list[str]]:
-    """Env ids of a task per role, lowest role first (registry order within a role)."""
+def fidelity_ladder(task: str | TaskSpec, registry: Registry | None = None,
+                    ladder: str | None = None) -> dict[str, list[str]]:
+    """Env ids of a task per role, lowest role first (registry order within a role).
+
+    ``ladder`` keeps only the fidelities of that ladder (their ``ladder:`` key); None keeps all.
+    """
     spec = task if isinstance(task, TaskSpec) else (registry or load_registry()).task(task)
-    return {role: [f.env_id for f in spec.fidelities if f.role == role] for role in ROLES}
+    chosen = [f for f in spec.fidelities if ladder is None or f.ladder == ladder]
+    return {role: [f.env_id for f in chosen if f.role == role] for role in ROLES}
 
 
 def auto_demo_ids(env_id: str, registry: Registry | None = None) -> list[str]:
-    """The envs of the nearest lower role that has any (high -> medium, medium -> low, low -> none).
+    """The envs of the nearest lower role that has any (high -> medium, medium -> low, low -> none), same ladder.
 
     An env id the registry does not know (a custom problem) has no automatic demonstrations.
     """
@@ -59,7 +64,7 @@ def auto_demo_ids(env_id: str, registry: Registry | None = None) -> list[str]:
     if env_id not in registry.envs:
         return []
     task, fidelity = registry.env(env_id)
-    ladder = fidelity_ladder(task)
+    ladder = fidelity_ladder(task, ladder=fidelity.ladder)
     for role in reversed(ROLES[: ROLES.index(fidelity.role)]):
         if ladder[role]:
             return ladder[role]

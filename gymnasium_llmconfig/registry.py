@@ -5,6 +5,9 @@ can be added with ``$LLMCONFIG_REGISTRY`` (paths separated by ``os.pathsep``; a
 directory means its ``registry.yaml``) or with ``include:`` lists, so a user's
 collected sweep becomes an env without code. A task's ``format`` names the
 builder that turns its data into problems (``table`` for anything tabular).
+Raw files are ``sources`` (one pinned file each) or ``source_sets`` (many files
+of one repository, each pinned by its own commit and sha256, listed by a task
+under the set's name).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,9 +31,10 @@ from gymnasium_llmconfig.problem import Direction, FidelityInfo, Problem, TaskIn
 REGISTRY_ENV = "LLMCONFIG_REGISTRY"
 PACKAGE_REGISTRY = Path(__file__).with_name("registry.yaml")
 ROLES = ("low", "medium", "high")
-#: Keys of every format that only change what an env shows (read by :meth:`TaskSpec.info`, :meth:`FidelitySpec.info`).
+#: Keys every format accepts because the registry itself reads them: what an env shows (:meth:`TaskSpec.info`,
+#: :meth:`FidelitySpec.info`) and, for a fidelity, the curation ladder it is on (:attr:`FidelitySpec.ladder`).
 TASK_DISPLAY_KEYS = frozenset({"description_revealed"})
-FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description"})
+FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description", "ladder"})
 
 #: Built-in formats; ``format: "package.module:function"`` names any other builder.
 FORMATS = {
@@ -58,6 +63,11 @@ class FidelitySpec:
     select: Mapping[str, Any]
     metadata: Mapping[str, Any]
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ladder(self) -> str:
+        """Which ladder of its task the fidelity is on (``ladder:`` key; one ladder per task by default)."""
+        return str(self.options.get("ladder", ""))
 
     def info(self, reveal_names: bool) -> FidelityInfo:
         """The fidelity as an env shows it: ``*_revealed`` variants only with ``reveal_names``."""
@@ -213,8 +223,9 @@ def _load_file(path: Path, registry: Registry, seen: set[Path]) -> None:
     if not isinstance(doc, dict):
         raise RegistryError(f"Registry file {path} must be a mapping with 'tasks', 'suites' or 'include'.")
     sources = {name: _source(path, name, raw) for name, raw in (doc.get("sources") or {}).items()}
+    source_sets = {name: _source_set(path, name, raw) for name, raw in (doc.get("source_sets") or {}).items()}
     for raw in _as_list(doc.get("tasks"), path, "tasks"):
-        task = _task(path, raw, sources)
+        task = _task(path, raw, sources, source_sets)
         if task.name in registry.tasks:
             raise RegistryError(f"{path}: task {task.name!r} is declared twice")
         registry.tasks[task.name] = task
@@ -255,17 +266,74 @@ def _source(path: Path, name: str, raw: Mapping[str, Any]) -> DataSource:
         sha256=str(_require(raw, "sha256", where)),
         licence=str(raw.get("licence", "")),
         citation=str(raw.get("citation", "")),
+        reader=str(raw.get("reader", "csv")),
     )
 
 
-def _task(path: Path, raw: Mapping[str, Any], shared_sources: Mapping[str, DataSource]) -> TaskSpec:
+def _source_set(path: Path, name: str, raw: Mapping[str, Any]) -> dict[str, DataSource]:
+    """Many files of one repository, each pinned by its own commit and sha256, as one registry entry.
+
+    ``url`` and ``path`` are templates over ``{file}`` and ``{commit}``; ``fields``
+    is a regex whose named groups, matched on each file, become constant
+    columns of its rows (numbers as numbers); ``lookup`` adds more columns
+    keyed by a field's value (``{size: {130m: {N: 134217728}}}``); ``name``
+    (a template over the fields, default ``{set}/{file}``) names each member
+    for ``llmconfig data status|pull``.
+    """
+    where = f"{path}: source set {name!r}"
+    try:
+        pattern = re.compile(str(raw["fields"])) if "fields" in raw else None
+    except re.error as exc:
+        raise RegistryError(f"{where}: 'fields' is not a valid regex ({exc})") from exc
+    lookup = raw.get("lookup") or {}
+    members: dict[str, DataSource] = {}
+    for item in _as_list(raw.get("files"), path, f"source_sets.{name}.files"):
+        file = str(_require(item, "file", where))
+        match = pattern.fullmatch(file) if pattern else None
+        if pattern and match is None:
+            raise RegistryError(f"{where}: file {file!r} does not match its 'fields' pattern {pattern.pattern!r}")
+        fields = {k: _number_or_text(v) for k, v in (match.groupdict() if match else {}).items()}
+        for field_name, table in lookup.items():
+            if str(fields.get(field_name)) not in {str(k) for k in table}:
+                raise RegistryError(f"{where}: file {file!r} has {field_name}={fields.get(field_name)!r}, "
+                                    f"which its 'lookup' lacks; add it under lookup.{field_name}")
+            fields.update(next(v for k, v in table.items() if str(k) == str(fields[field_name])))
+        slots = {"file": file, "commit": str(_require(item, "commit", f"{where}, file {file!r}")), "set": name}
+        member = str(raw.get("name", "{set}/{file}")).format(**slots, **fields)
+        members[member] = DataSource(
+            name=member,
+            path=str(_require(raw, "path", where)).format(**slots),
+            url=str(_require(raw, "url", where)).format(**slots),
+            sha256=str(_require(item, "sha256", f"{where}, file {file!r}")),
+            licence=str(raw.get("licence", "")),
+            citation=str(raw.get("citation", "")),
+            reader=str(raw.get("reader", "csv")),
+            fields=tuple(fields.items()),
+        )
+    return members
+
+
+def _number_or_text(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _task(path: Path, raw: Mapping[str, Any], shared_sources: Mapping[str, DataSource],
+          source_sets: Mapping[str, Mapping[str, DataSource]]) -> TaskSpec:
     name = str(_require(raw, "name", f"{path}: a task"))
     where = f"{path}: task {name!r}"
     sources: dict[str, DataSource] = {}
     for item in _as_list(raw.get("sources"), path, f"tasks[{name}].sources"):
-        if isinstance(item, str):
+        if isinstance(item, str) and item in source_sets:
+            sources.update(source_sets[item])
+        elif isinstance(item, str):
             if item not in shared_sources:
-                raise RegistryError(f"{where}: unknown source {item!r}; declare it under the file's 'sources'")
+                raise RegistryError(f"{where}: unknown source {item!r}; declare it under the file's 'sources' "
+                                    "or 'source_sets'")
             sources[item] = shared_sources[item]
         else:
             src = _source(path, str(_require(item, "name", where)), item)

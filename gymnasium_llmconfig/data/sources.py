@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from gymnasium_llmconfig.errors import DataError, DataIntegrityError, DataNotFoundError
 from gymnasium_llmconfig.storage import atomic_file
@@ -25,6 +26,9 @@ class DataSource:
     ``path`` is the file's relative location inside a mirror or the cache.
     ``local`` is set instead for files that ship with the package or sit
     beside a user registry (collected sweeps): those are used in place.
+    ``reader`` names how the file becomes a table (:mod:`gymnasium_llmconfig.data.readers`);
+    ``fields`` are constant columns added to every row (e.g. the optimizer and
+    model size a file's path stands for).
     """
 
     name: str
@@ -34,6 +38,8 @@ class DataSource:
     licence: str = ""
     citation: str = ""
     local: Path | None = None
+    reader: str = "csv"
+    fields: tuple[tuple[str, Any], ...] = ()
 
     @property
     def fetchable(self) -> bool:

@@ -1,4 +1,4 @@
-"""Parsed tables with a columnar cache: CSV is parsed once, later loads read Parquet."""
+"""Parsed tables with a columnar cache: a raw file is parsed once by its reader, later loads read Parquet."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gymnasium_llmconfig.data.sources import DataSource, cache_dir, locate, sha256_of
+from gymnasium_llmconfig.data.readers import READERS
+from gymnasium_llmconfig.data.sources import DataError, DataSource, cache_dir, locate, sha256_of
 from gymnasium_llmconfig.storage import atomic_write
 
 
@@ -20,22 +21,30 @@ def _cache_key(source: DataSource, path: Path) -> str:
 
 
 def read_table(source: DataSource, *, download: bool = False, needed_by: str = "") -> pd.DataFrame:
-    """The source file as a DataFrame (a shared object: do not mutate it)."""
+    """The source file as a DataFrame with its ``fields`` as constant columns (shared: do not mutate it)."""
+    if source.reader not in READERS:
+        raise DataError(f"source {source.name!r} names unknown reader {source.reader!r}; use one of {sorted(READERS)}")
     path = locate(source, download=download, needed_by=needed_by)
-    return _read_cached(str(path), _cache_key(source, path))
+    return _read_cached(str(path), _cache_key(source, path), source.reader, source.fields)
 
 
-@lru_cache(maxsize=64)
-def _read_cached(path: str, key: str) -> pd.DataFrame:
-    parquet = cache_dir() / "tables" / f"{key}.parquet"
+@lru_cache(maxsize=512)
+def _read_cached(path: str, key: str, reader: str, fields: tuple[tuple[str, object], ...]) -> pd.DataFrame:
+    """The parsed file (Parquet-cached per content and reader) plus its constant ``fields`` columns.
+
+    Fields stay out of the Parquet file: one file may serve two sources.
+    """
+    parquet = cache_dir() / "tables" / f"{key if reader == 'csv' else f'{key}.{reader}'}.parquet"
+    frame = None
     if parquet.is_file():
         try:
-            return pd.read_parquet(parquet)
+            frame = pd.read_parquet(parquet)
         except (OSError, ValueError):
             parquet.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
-    frame = pd.read_csv(path)
-    _write_atomically(frame, parquet)
-    return frame
+    if frame is None:
+        frame = READERS[reader](Path(path))
+        _write_atomically(frame, parquet)
+    return frame.assign(**dict(fields)) if fields else frame
 
 
 def _write_atomically(frame: pd.DataFrame, target: Path) -> None:

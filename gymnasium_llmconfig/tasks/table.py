@@ -1,11 +1,18 @@
-"""The ``table`` format: any task whose runs sit in CSV tables, one row per run.
+"""The ``table`` format: any task whose runs sit in tables, one row per run.
 
 Everything task-specific lives in ``registry.yaml``: which source files (joined
-on a key column, groups concatenated), which rows form each fidelity
-(``select``), which columns are parameters (with snapping tolerances and an
-optional grid transform), the target metric and the detail columns, and the
-anonymous aliases shown when names are withheld. Step Law, ADMIRE, RegMix and
-the project's own collected sweeps all use it.
+on a key column, groups concatenated; without a ``join`` column every file is
+its own group, so many files stack into one table), which rows form each
+fidelity (``select``), which columns are parameters (with snapping tolerances
+and an optional grid transform), the target metric and the detail columns, and
+the anonymous aliases shown when names are withheld. Step Law, ADMIRE, RegMix,
+Marin's optimizer sweeps and the project's own collected sweeps all use it.
+The keys are documented in :mod:`.table_options`; those for tables whose
+parameters differ between envs (Marin: each optimizer has its own
+hyperparameters) are ``parameter_pattern.kind: auto``, ``parameter_pattern.log``
+(a regex of log-scaled names), ``parameter_pattern.descriptions`` and
+``metric.cap``; a pattern-matched column with no value in an env's rows is not
+a parameter of that env.
 """
 
 from __future__ import annotations
@@ -62,10 +69,12 @@ def build_problem(
 ) -> TableProblem:
     """Build the problem of one fidelity of a table task (a :class:`~gymnasium_llmconfig.registry.ProblemBuilder`)."""
     opts = TableOptions.parse(task)
-    groups = FidelityTableOptions.parse(task, fidelity).tables or opts.tables or (tuple(task.sources),)
+    stacked = tuple((name,) for name in task.sources) if opts.join is None else (tuple(task.sources),)
+    groups = FidelityTableOptions.parse(task, fidelity).tables or opts.tables or stacked
     frame = _fidelity_rows(task, opts, fidelity, groups, download)
     metric_column, metric_name, direction, metric_desc = _metric(task, opts, frame, target)
-    frame = frame[np.isfinite(frame[metric_column].to_numpy(dtype=float))]
+    metrics = _capped(opts.metric.cap, frame[metric_column].to_numpy(dtype=float), direction)
+    frame, metrics = frame[np.isfinite(metrics)], metrics[np.isfinite(metrics)]
     if frame.empty:
         raise RegistryError(f"{task.origin}: env {fidelity.env_id!r} selects no rows with a finite {metric_column!r}")
 
@@ -79,7 +88,6 @@ def build_problem(
     aliases = {p.name: p.shown(reveal_names) for p in params}
     detail_cols = _details(task, opts, frame, reveal_names, aliases, exclude=set(columns) | {metric_column})
     details = frame[[c for c, _ in detail_cols]].to_dict("records") if detail_cols else [{}] * len(frame)
-    metrics = frame[metric_column].to_numpy(dtype=float)
     outcomes = [
         Outcome(float(m), {name: plain(d[col]) for col, name in detail_cols})
         for m, d in zip(metrics, details, strict=True)
@@ -88,6 +96,14 @@ def build_problem(
     fid = fidelity.info(reveal_names)
     cls = ListedTableProblem if opts.show_configs else TableProblem
     return cls(fidelity.env_id, info, fid, space, outcomes)
+
+
+def _capped(cap: float | None, values: np.ndarray, direction: str) -> np.ndarray:
+    """Metric values with NaN and values worse than ``metric.cap`` replaced by the cap (diverged runs)."""
+    if cap is None:
+        return values
+    worse = values > cap if direction == "minimize" else values < cap
+    return np.where(np.isnan(values) | worse, float(cap), values)
 
 
 def _fidelity_rows(
@@ -176,8 +192,10 @@ def _parameters(task: TaskSpec, opts: TableOptions, frame: pd.DataFrame) -> list
     specs = list(opts.parameters)
     if opts.parameter_pattern is not None:
         regex = re.compile(opts.parameter_pattern.regex)
-        matched = [(c, m) for c in frame.columns if (m := regex.match(c))]
-        specs += [opts.parameter_pattern.spec(c, m.group(1), i) for i, (c, m) in enumerate(matched, start=1)]
+        # a matched column with no value in these rows is not a parameter of this env
+        matched = [(c, m) for c in frame.columns if (m := regex.match(c)) and frame[c].notna().any()]
+        specs += [opts.parameter_pattern.spec(c, m.group(1), i, _kind_of(frame[c]))
+                  for i, (c, m) in enumerate(matched, start=1)]
     if not specs:
         raise RegistryError(f"{task.origin}: table task {task.name!r} declares no parameters")
     for spec in specs:
@@ -186,6 +204,16 @@ def _parameters(task: TaskSpec, opts: TableOptions, frame: pd.DataFrame) -> list
                 f"{task.origin}: task {task.name!r} parameter column {spec.data_column!r} not in data"
             )
     return specs
+
+
+def _kind_of(column: pd.Series) -> str:
+    """bool, str, int (every value integral) or float, from a column's non-null values (``kind: auto``)."""
+    values = column.dropna()
+    if values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        return "bool"
+    if not pd.api.types.is_numeric_dtype(values):
+        return "str"
+    return "int" if np.all(np.mod(values.to_numpy(dtype=float), 1.0) == 0) else "float"
 
 
 def _coerce(spec: ParameterSpec, value: Any) -> Any:

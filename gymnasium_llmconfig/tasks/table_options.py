@@ -10,6 +10,7 @@ option, add a field with a default and read it in :mod:`.table`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,9 @@ class MetricSpec:
     name: str | None = None
     direction: Direction = "minimize"
     description: str = ""
+    #: A run whose metric is NaN or worse than ``cap`` (diverged) scores ``cap``, so regret stays finite;
+    #: list the metric column under ``details`` to show the raw value.
+    cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class ParameterSpec:
     name: str
     #: Data column (default: ``name``).
     column: str | None = None
-    #: ``float`` | ``int`` | ``bool`` | ``str``: how values are coerced.
+    #: ``float`` | ``int`` | ``bool`` | ``str``: how values are coerced (``auto`` in a
+    #: ``parameter_pattern``: from each matched column's data).
     kind: str = "float"
     description: str = ""
     log: bool = False
@@ -73,25 +78,40 @@ class ParameterSpec:
 class ParameterPattern:
     """``parameter_pattern:`` every column matching ``regex`` is a parameter named by its group 1.
 
-    ``alias`` is formatted with ``i`` (1-based match number) and ``name``; the
-    other keys are :class:`ParameterSpec` fields shared by every match.
+    ``alias`` is formatted with ``i`` (1-based match number) and ``name``;
+    ``log`` is ``true``/``false`` or a regex of the matched names that are
+    log-scaled; ``descriptions`` maps a matched name to its text
+    (``description`` is the fallback); the other keys are
+    :class:`ParameterSpec` fields shared by every match.
     """
 
     regex: str
     alias: str = "{name}"
+    log: bool | str = False
+    descriptions: Mapping[str, str] = field(default_factory=dict)
     shared: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: Any, where: str) -> ParameterPattern:
         if not isinstance(raw, Mapping) or "regex" not in raw:
             raise RegistryError(f"{where} must be a mapping with a 'regex' key")
-        shared = {k: v for k, v in raw.items() if k not in ("regex", "alias")}
+        own = ("regex", "alias", "log", "descriptions")
+        shared = {k: v for k, v in raw.items() if k not in own}
         check_keys(shared, [f.name for f in dataclasses.fields(ParameterSpec)
-                            if f.name not in ("name", "column", "alias")] + ["regex", "alias"], where)
-        return cls(str(raw["regex"]), str(raw.get("alias", "{name}")), shared)
+                            if f.name not in ("name", "column", "alias", "log")] + list(own), where)
+        log = raw.get("log", False)
+        return cls(str(raw["regex"]), str(raw.get("alias", "{name}")), log if isinstance(log, str) else bool(log),
+                   dict(raw.get("descriptions") or {}), shared)
 
-    def spec(self, column: str, name: str, i: int) -> ParameterSpec:
-        return ParameterSpec(name=name, column=column, alias=self.alias.format(i=i, name=name), **self.shared)
+    def spec(self, column: str, name: str, i: int, data_kind: str) -> ParameterSpec:
+        """The parameter of one matched column (``data_kind``: its kind read from the data, for ``auto``)."""
+        shared = dict(self.shared)
+        if shared.get("kind") == "auto":
+            shared["kind"] = data_kind
+        description = self.descriptions.get(name, shared.pop("description", ""))
+        log = bool(re.fullmatch(self.log, name)) if isinstance(self.log, str) else self.log
+        return ParameterSpec(name=name, column=column, alias=self.alias.format(i=i, name=name), log=log,
+                             description=description, **shared)
 
 
 @dataclass(frozen=True)
