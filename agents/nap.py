@@ -37,12 +37,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from agents.candidates import candidates_for, mutants
+from agents.candidates import candidates_for
 from agents.config_agent import ConfigAgent
 from agents.gp import DTYPE, argmax_random_ties, fit_gp
-from gymnasium_llmconfig.config_space import Config
+from gymnasium_llmconfig.config_space import Config, concat_batches
 from gymnasium_llmconfig.registry import load_problem
-from gymnasium_llmconfig.tasks.arch.space import ArchBatch
 
 #: Per-candidate features: posterior mean, posterior std, log EI, incumbent, fraction of the budget used.
 N_FEATURES = 5
@@ -56,8 +55,8 @@ GP_SAMPLE = 32
 #: PPO hyperparameters (episodes are at most ``horizon`` steps long, so no discounting).
 PPO_SETTINGS: dict[str, Any] = {"n_steps": 256, "batch_size": 64, "n_epochs": 5, "learning_rate": 1e-3, "gamma": 1.0,
                                 "gae_lambda": 0.95, "ent_coef": 0.01}
-#: Share of an Arch training candidate set drawn as mutants of the incumbent (the rest uniform).
-ARCH_MUTANT_SHARE = 0.25
+#: Share of an infinite space's training candidate set drawn as neighbours of the incumbent (the rest uniform).
+NEIGHBOUR_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -268,9 +267,9 @@ class AcquisitionEnv(gymnasium.Env):
         if self.table.finite:
             configs, keys, x = self.table.configs, self.table.keys, self.table.x
         else:
-            n_mutants = int(n * ARCH_MUTANT_SHARE)
-            batch = ArchBatch.concat([space.sample_batch(rng, n - n_mutants),
-                                      mutants(space, self.incumbent, rng, n_mutants)])
+            n_neighbours = int(n * NEIGHBOUR_SHARE)
+            batch = concat_batches([space.sample_batch(rng, n - n_neighbours),
+                                    space.neighbours(self.incumbent, rng, n_neighbours)])
             configs, x = batch.configs(), space.encode_batch(batch)
             keys = [space.key(c) for c in configs]
         left = np.array([i for i, key in enumerate(keys) if key not in self.tried])
