@@ -72,8 +72,11 @@ def test_micro_batches_encode_like_single_configs() -> None:
     assert batch.take([7, 0]).configs() == [batch.configs()[7], batch.configs()[0]]
     with pytest.raises(InvalidConfig, match="canonicalize"):
         space.to_batch([{"lr": 0.5, "batch_size": 8}])
+    arch = _space(ARCH)
     with pytest.raises(TypeError, match="made by this space"):
-        _space(MICRO).encode_batch(_space(ARCH).sample_batch(rng, 2))
+        space.encode_batch(arch.sample_batch(rng, 2))
+    with pytest.raises(TypeError, match="made by this space"):
+        arch.encode_batch(batch)
 
 
 # -- the declared conditional structure ------------------------------------------------------------------------

@@ -446,7 +446,7 @@ class ArchConfigSpace(ConfigSpace):
             rows.append([e, n, *([h] * used), *pad, *([r] * used), *pad, b])
         return ArchBatch.from_index_matrix(spec, np.asarray(rows, dtype=np.int64))
 
-    def to_batch(self, canonicals: Iterable[Mapping[str, Any]]) -> ArchBatch:  # type: ignore[override]
+    def to_batch(self, canonicals: Iterable[Mapping[str, Any]]) -> ArchBatch:
         return ArchBatch.from_configs(self.spec, canonicals)
 
     # ------------------------------------------------------------- encoding
@@ -458,7 +458,7 @@ class ArchConfigSpace(ConfigSpace):
         """Vector in [0, 1]^dim (see :meth:`encode_batch`)."""
         return self.encode_batch(self.to_batch([canonical]))[0]
 
-    def encode_batch(self, batch: ArchBatch) -> np.ndarray:  # type: ignore[override]
+    def encode_batch(self, batch: ConfigBatch) -> np.ndarray:
         """Fixed-length features for BO models, independent of the depth of each row.
 
         Layout: [0] width, [1] depth, [2] bias (0/1), [3] mean head-choice
@@ -468,6 +468,9 @@ class ArchConfigSpace(ConfigSpace):
         ``(choice index + 1) / n_choices`` for a used layer and 0 for an unused one,
         so "absent" never collides with "smallest choice".
         """
+        if not isinstance(batch, ArchBatch) or batch.spec is not self.spec:
+            raise TypeError(f"encode_batch takes a batch of {self.spec.label} architectures made by this space "
+                            "(sample_batch, neighbours or to_batch)")
         spec = self.spec
         n = len(batch)
         mask = batch.layer_mask
