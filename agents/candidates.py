@@ -1,8 +1,10 @@
 """Candidate sets for model-based agents: what an acquisition function is maximized over.
 
-A finite space offers all its untried configs. An architecture space is too
-large to list, so it offers random architectures plus mutations of the best
-ones seen (local moves are where a few-evaluation optimizer gains most).
+A finite space offers all its untried configs. A space too large to list
+offers random members plus neighbours of the best ones seen (local moves are
+where a few-evaluation optimizer gains most); both come from the
+:class:`~gymnasium_llmconfig.config_space.ConfigSpace` interface, so no task
+format is special here.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
-from gymnasium_llmconfig.config_space import Config, ConfigSpace
-from gymnasium_llmconfig.tasks.arch.space import ArchBatch, ArchConfigSpace
+from gymnasium_llmconfig.config_space import Config, ConfigSpace, concat_batches
 
-#: Random architectures drawn per acquisition step.
-ARCH_RANDOM = 2_048
-#: Mutants drawn around each of the incumbents.
-ARCH_MUTANTS = 256
+#: Random members drawn per acquisition step of an infinite space.
+SAMPLED = 2_048
+#: Neighbours drawn around each of the incumbents.
+NEIGHBOURS = 256
 
 
 class Candidates:
@@ -34,55 +35,27 @@ class Candidates:
 def finite_candidates(space: ConfigSpace, is_tried: Callable[[Hashable], bool]) -> Candidates:
     """Every untried config of a finite space."""
     configs = space.enumerate()
-    x = space.encode_all() if hasattr(space, "encode_all") else np.array([space.encode(c) for c in configs])
+    x = space.encode_all()
     keep = [i for i, c in enumerate(configs) if not is_tried(space.key(c))]
     return Candidates([configs[i] for i in keep], x[keep])
 
 
-def arch_candidates(
-    space: ArchConfigSpace, rng: np.random.Generator, incumbents: Sequence[Config], is_tried: Callable[[Hashable], bool]
+def sampled_candidates(
+    space: ConfigSpace, rng: np.random.Generator, incumbents: Sequence[Config], is_tried: Callable[[Hashable], bool]
 ) -> Candidates:
-    """Random architectures plus one-to-three-decision mutants of each incumbent."""
-    batches = [space.sample_batch(rng, ARCH_RANDOM)]
-    batches += [mutants(space, config, rng, ARCH_MUTANTS) for config in incumbents]
-    batch = ArchBatch.concat(batches)
+    """Random members plus neighbours of each incumbent, untried ones only."""
+    batches = [space.sample_batch(rng, SAMPLED)]
+    batches += [space.neighbours(config, rng, NEIGHBOURS) for config in incumbents]
+    batch = concat_batches(batches)
     configs = batch.configs()
     keep = [i for i, c in enumerate(configs) if not is_tried(space.key(c))]
     return Candidates([configs[i] for i in keep], space.encode_batch(batch.take(keep)))
 
 
-def mutants(space: ArchConfigSpace, config: Config, rng: np.random.Generator, n: int) -> ArchBatch:
-    """``n`` copies of ``config`` with one to three of its decisions redrawn."""
-    spec = space.spec
-    base = space.to_batch([config]).index_matrix()[0]
-    rows = np.repeat(base[None, :], n, axis=0)
-    sizes = (len(spec.embed_dims), len(spec.n_layers), *[len(spec.heads)] * spec.lmax,
-             *[len(spec.mlp_ratios)] * spec.lmax, 2)
-    for row in rows:
-        for column in rng.choice(len(sizes), size=int(rng.integers(1, 4)), replace=False):
-            row[column] = rng.integers(sizes[column])
-    return repaired(space, rows)
-
-
-def repaired(space: ArchConfigSpace, rows: np.ndarray) -> ArchBatch:
-    """Index rows made consistent with their depth: unused layers -1, used layers a real choice."""
-    spec = space.spec
-    lm = spec.lmax
-    depth = np.asarray(spec.n_layers)[rows[:, 1]]
-    used = np.arange(lm)[None, :] < depth[:, None]
-    for start, n_choices in ((2, len(spec.heads)), (2 + lm, len(spec.mlp_ratios))):
-        block = rows[:, start : start + lm]
-        block[~used] = -1
-        block[used & (block < 0)] = n_choices - 1
-    return ArchBatch.from_index_matrix(spec, rows)
-
-
 def candidates_for(
     space: ConfigSpace, rng: np.random.Generator, incumbents: Sequence[Config], is_tried: Callable[[Hashable], bool]
 ) -> Candidates:
-    """The candidate set of any supported space."""
+    """The candidate set of any space."""
     if space.is_finite:
         return finite_candidates(space, is_tried)
-    if isinstance(space, ArchConfigSpace):
-        return arch_candidates(space, rng, incumbents, is_tried)
-    raise TypeError(f"no candidate generator for {type(space).__name__}; it must be finite or an architecture space")
+    return sampled_candidates(space, rng, incumbents, is_tried)

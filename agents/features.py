@@ -5,9 +5,10 @@ choices, so the same learning rate lands on different coordinates in two
 Step Law cells. Agents that transfer knowledge across envs need absolute
 coordinates instead: log2 of a log-scaled number, the raw value of a linear
 one, the choice position of a categorical one, the parameter's default (0 for
-an omitted mixture ratio) when an env lacks it. Architecture spaces of
-different scales share their first six encoding dimensions (relative width,
-depth, bias, mean heads, mean MLP ratio, FLOPs), which are used as is.
+an omitted mixture ratio) when an env lacks it. Spaces that declare leading
+encoding dimensions meaning the same at every fidelity
+(``shared_encoding_dims``: relative width, depth, bias, mean heads, mean MLP
+ratio and FLOPs for architectures) use those as is.
 Fidelity metadata becomes log10 of every numeric entry.
 """
 
@@ -20,10 +21,6 @@ from typing import Any
 import numpy as np
 
 from gymnasium_llmconfig.config_space import Config, ConfigSpace
-from gymnasium_llmconfig.tasks.arch.space import ArchConfigSpace
-
-#: Scale-agnostic leading dimensions of an architecture encoding.
-ARCH_SHARED_DIMS = 6
 
 
 class TransferEncoder:
@@ -32,7 +29,7 @@ class TransferEncoder:
     def __init__(self, spaces: Sequence[ConfigSpace]):
         if not spaces:
             raise ValueError("TransferEncoder needs at least one space")
-        self.arch = all(isinstance(s, ArchConfigSpace) for s in spaces)
+        self.shared_dims = min(s.shared_encoding_dims for s in spaces)
         self.names: list[str] = []
         self.kinds: dict[str, Any] = {}
         for space in spaces:
@@ -40,8 +37,8 @@ class TransferEncoder:
                 if p.name not in self.kinds:
                     self.names.append(p.name)
                     self.kinds[p.name] = p
-        if self.arch:
-            self.low, self.high = np.zeros(ARCH_SHARED_DIMS), np.ones(ARCH_SHARED_DIMS)
+        if self.shared_dims:
+            self.low, self.high = np.zeros(self.shared_dims), np.ones(self.shared_dims)
             return
         raw = np.vstack([self.raw(s, _choices_grid(s)) for s in spaces])
         self.low, self.high = raw.min(axis=0), raw.max(axis=0)
@@ -52,8 +49,8 @@ class TransferEncoder:
 
     def raw(self, space: ConfigSpace, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Unscaled absolute features, one row per config."""
-        if self.arch:
-            return space.encode_batch(space.to_batch(configs))[:, :ARCH_SHARED_DIMS]  # type: ignore[attr-defined]
+        if self.shared_dims:
+            return space.encode_batch(space.to_batch(configs))[:, : self.shared_dims]
         out = np.zeros((len(configs), len(self.names)))
         for j, name in enumerate(self.names):
             p = self.kinds[name]

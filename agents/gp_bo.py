@@ -4,7 +4,8 @@ An exact GP (BoTorch ``SingleTaskGP``, Matérn-5/2 ARD kernel, standardized
 outcomes, hyperparameters by marginal likelihood) on rank-warped
 utilities (:func:`agents.gp.copula`), over the space's vector
 encoding; log expected improvement maximized over the candidate set (every
-untried config of a table, sampled and mutated architectures for Arch). The
+untried config of a finite space, sampled members and neighbours of the
+incumbents otherwise). The
 first ``n_initial`` proposals are random: a GP on nothing has nothing to say.
 Architecture mutants are drawn around the ``n_incumbents`` best configs seen.
 """

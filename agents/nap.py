@@ -36,12 +36,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from agents.candidates import mutants
 from agents.config_agent import ConfigAgent
 from agents.gp import DTYPE, argmax_random_ties, fit_gp
 from agents.persistence import SavedAgent
-from gymnasium_llmconfig.config_space import Config
-from gymnasium_llmconfig.tasks.arch.space import ArchBatch
+from gymnasium_llmconfig.config_space import Config, concat_batches
 from gymnasium_llmconfig.training_data import TrainingEnv, TrainingSet
 
 #: Per-candidate features: posterior mean, posterior std, log EI, incumbent, fraction of the budget used.
@@ -202,12 +200,12 @@ class AcquisitionEnv(gymnasium.Env):
     """
 
     def __init__(self, envs: Sequence[TrainingEnv], n_candidates: int, horizon: int, settings: GPSettings,
-                 min_budget: int = 2, arch_mutant_share: float = 0.25):
+                 min_budget: int = 2, neighbour_share: float = 0.25):
         if not 2 <= min_budget <= horizon:
             raise ValueError(f"need 2 <= min_budget <= horizon (one random start, one policy choice), "
                              f"got min_budget={min_budget}, horizon={horizon}")
         self.min_budget = min_budget
-        self.arch_mutant_share = arch_mutant_share
+        self.neighbour_share = neighbour_share
         self.tables = [_Table(e) for e in envs]
         self.n_candidates = n_candidates
         self.horizon = horizon
@@ -263,9 +261,9 @@ class AcquisitionEnv(gymnasium.Env):
         if self.table.finite:
             configs, keys, x = self.table.configs, self.table.keys, self.table.x
         else:
-            n_mutants = int(n * self.arch_mutant_share)
-            batch = ArchBatch.concat([space.sample_batch(rng, n - n_mutants),
-                                      mutants(space, self.incumbent, rng, n_mutants)])
+            n_neighbours = int(n * self.neighbour_share)
+            batch = concat_batches([space.sample_batch(rng, n - n_neighbours),
+                                    space.neighbours(self.incumbent, rng, n_neighbours)])
             configs, x = batch.configs(), space.encode_batch(batch)
             keys = [space.key(c) for c in configs]
         left = np.array([i for i, key in enumerate(keys) if key not in self.tried])
@@ -289,7 +287,7 @@ class NAP(ConfigAgent, SavedAgent):
         hidden: width of the scorer's and the critic's layers.
         seed: seeds the GP settings' samples and PPO.
         gp_sample: configs per training env the GP hyperparameters are fitted on.
-        arch_mutant_share: share of an Arch training candidate set drawn as mutants of the incumbent.
+        neighbour_share: share of an infinite space's training candidate set drawn as neighbours of the incumbent.
         n_steps, batch_size, n_epochs, learning_rate, gamma, gae_lambda, ent_coef: PPO's (stable-baselines3)
             hyperparameters; episodes are at most ``horizon`` steps long, so there is no discounting.
     """
@@ -297,7 +295,7 @@ class NAP(ConfigAgent, SavedAgent):
     name = "nap"
 
     def __init__(self, timesteps: int = 20_000, n_candidates: int = 32, horizon: int = 5, hidden: int = 64,
-                 seed: int = 0, gp_sample: int = 32, arch_mutant_share: float = 0.25, n_steps: int = 256,
+                 seed: int = 0, gp_sample: int = 32, neighbour_share: float = 0.25, n_steps: int = 256,
                  batch_size: int = 64, n_epochs: int = 5, learning_rate: float = 1e-3, gamma: float = 1.0,
                  gae_lambda: float = 0.95, ent_coef: float = 0.01):
         super().__init__()
@@ -307,7 +305,7 @@ class NAP(ConfigAgent, SavedAgent):
         self.hidden = hidden
         self.seed = seed
         self.gp_sample = gp_sample
-        self.arch_mutant_share = arch_mutant_share
+        self.neighbour_share = neighbour_share
         self.n_steps = n_steps
         self.batch_size = batch_size
         self.n_epochs = n_epochs
@@ -326,7 +324,7 @@ class NAP(ConfigAgent, SavedAgent):
             raise ValueError("NAP.fit needs at least one training env")
         settings = estimate_gp_settings(envs, np.random.default_rng(self.seed), self.gp_sample)
         env = AcquisitionEnv(envs, self.n_candidates, self.horizon, settings,
-                             arch_mutant_share=self.arch_mutant_share)
+                             neighbour_share=self.neighbour_share)
         model = PPO(CandidatePolicy, env, n_steps=self.n_steps, batch_size=self.batch_size, n_epochs=self.n_epochs,
                     learning_rate=self.learning_rate, gamma=self.gamma, gae_lambda=self.gae_lambda,
                     ent_coef=self.ent_coef, seed=self.seed, device="cpu", verbose=0,

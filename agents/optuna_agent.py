@@ -1,9 +1,12 @@
 """Optuna through ask/tell: TPE by default, any of Optuna's cheap samplers by name.
 
 Each parameter becomes an Optuna distribution: numbers a float/int range
-(log-scaled where the space says so), choices a categorical. An
-architecture is asked define-by-run (width, depth, then one head count and
-MLP ratio per used layer, bias), so every suggestion is valid. A table space
+(log-scaled where the space says so), choices a categorical. A space too
+large to list is asked define-by-run, one categorical per decision, reading
+the space's declared conditional structure: a per-layer parameter gets one
+decision per entry once the parameter that sets its length is drawn (for an
+architecture: width, depth, then one head count and MLP ratio per used layer,
+bias), so every suggestion is valid. A table space
 has only some combinations run; a suggestion that is not one of them (or
 was already tried) is replaced by the nearest untried config, the suggestion
 is told as failed and the config actually evaluated is added as a completed
@@ -30,8 +33,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from agents.config_agent import ConfigAgent
-from gymnasium_llmconfig.config_space import Config, Parameter
-from gymnasium_llmconfig.tasks.arch.space import ArchConfigSpace
+from gymnasium_llmconfig.config_space import Config, Parameter, PerLayerParameter
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -67,6 +69,27 @@ def distribution(parameter: Parameter) -> BaseDistribution:
     return FloatDistribution(float(low), float(high), log=log)
 
 
+def ask_define_by_run(trial: optuna.trial.Trial, parameters: tuple[Parameter, ...]) -> Config:
+    """One categorical decision per value, in space order.
+
+    Per-layer parameters of one length are drawn together, entry by entry
+    (``heads_0``, ``mlp_ratios_0``, ``heads_1``, ...), when the first of them is
+    reached, ``length_from`` having been drawn before it.
+    """
+    config: Config = {}
+    for p in parameters:
+        if not isinstance(p, PerLayerParameter):
+            config[p.name] = trial.suggest_categorical(p.name, p.choices)
+        elif p.name not in config:
+            group = [q for q in parameters if isinstance(q, PerLayerParameter) and q.length_from == p.length_from]
+            for q in group:
+                config[q.name] = []
+            for i in range(config[p.length_from]):
+                for q in group:
+                    config[q.name].append(trial.suggest_categorical(f"{q.name}_{i}", q.choices))
+    return config
+
+
 class OptunaAgent(ConfigAgent):
     def __init__(self, sampler: str = "tpe", n_startup_trials: int = 1):
         super().__init__()
@@ -82,15 +105,16 @@ class OptunaAgent(ConfigAgent):
         self._trial: optuna.trial.Trial | None = None
         self._exact = False
         space = self.space
-        self._distributions = {} if isinstance(space, ArchConfigSpace) else {
-            p.name: distribution(p) for p in space.parameters}
+        # A finite space's suggestion is moved to the nearest untried listed config, so numbers may be
+        # ranges; any other space must be asked for members, decision by decision.
+        self._distributions = {p.name: distribution(p) for p in space.parameters} if space.is_finite else {}
 
     def propose(self) -> Config:
         self._trial = self.study.ask(self._distributions or None)
-        if isinstance(self.space, ArchConfigSpace):
-            suggestion = self._ask_architecture(self._trial)
-        else:
+        if self._distributions:
             suggestion = {name: self._trial.params[name] for name in self._distributions}
+        else:
+            suggestion = ask_define_by_run(self._trial, self.space.parameters)
         config = self._nearest_untried(suggestion)
         self._exact = self.space.contains(suggestion) and self.space.key(config) == self.space.key(
             self.space.canonicalize(suggestion))
@@ -108,23 +132,6 @@ class OptunaAgent(ConfigAgent):
                 self.study.add_trial(optuna.trial.create_trial(
                     params=params, distributions=self._distributions, value=metric))
         self._trial = None
-
-    def _ask_architecture(self, trial: optuna.trial.Trial) -> Config:
-        spec = self.space.spec
-        trial.suggest_categorical("embed_dim", spec.embed_dims)
-        n_layer = trial.suggest_categorical("n_layer", spec.n_layers)
-        for i in range(n_layer):
-            trial.suggest_categorical(f"heads_{i}", spec.heads)
-            trial.suggest_categorical(f"mlp_ratio_{i}", spec.mlp_ratios)
-        trial.suggest_categorical("bias", (False, True))
-        return self._architecture_from(trial.params)
-
-    @staticmethod
-    def _architecture_from(params: dict[str, Any]) -> Config:
-        n = params["n_layer"]
-        return {"embed_dim": params["embed_dim"], "n_layer": n,
-                "heads": [params[f"heads_{i}"] for i in range(n)],
-                "mlp_ratios": [params[f"mlp_ratio_{i}"] for i in range(n)], "bias": params["bias"]}
 
     def _nearest_untried(self, suggestion: dict[str, Any]) -> Config:
         space = self.space

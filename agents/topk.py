@@ -4,9 +4,10 @@ The card's demonstrations are the top configs of the envs one rung below
 (what the paper's prompts show an LLM). They are replayed best rank first,
 round-robin over the demo envs with the fidelity closest to the target first.
 A demo config the target space does not contain (the grid shifted) is mapped
-to its nearest valid config (numeric nearest neighbour for tables, the
-architecture space's repair for Arch); once the demos are used up, or when
-there are none, the agent falls back to random search.
+to its nearest valid config by the space's ``nearest(config, metric="numeric")``
+(nearest in the encoding for tables, the repair of near misses for
+architectures); once the demos are used up, or when there are none, the
+agent falls back to random search.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from typing import Any
 from agents.config_agent import ConfigAgent
 from agents.features import fidelity_distance
 from gymnasium_llmconfig.card import Demonstration
-from gymnasium_llmconfig.config_space import Config, InvalidConfig
-from wrappers.matching import matcher_for
+from gymnasium_llmconfig.config_space import Config
 
 
 class TopKWarmStart(ConfigAgent):
@@ -43,14 +43,5 @@ class TopKWarmStart(ConfigAgent):
         return fidelity_distance(self.card.fidelity.metadata, demo.fidelity.metadata)
 
     def _valid(self, config: Mapping[str, Any]) -> Config | None:
-        """``config`` itself when the target space has it, else its nearest valid config."""
-        space = self.space
-        try:
-            return space.canonicalize(config)
-        except InvalidConfig:
-            pass
-        if space.is_finite:
-            matcher = matcher_for(space)
-            return matcher.match(config, "numeric" if matcher.supports_numeric else "lcs")
-        repair = getattr(space, "nearest_valid", None)
-        return repair(config) if repair is not None else None
+        """``config`` itself when the target space has it, else its nearest valid config (``None``: no repair)."""
+        return self.space.nearest(config, metric="numeric")

@@ -5,7 +5,11 @@ a *canonical* config with :meth:`ConfigSpace.canonicalize` (or learns why it is
 invalid), looks the canonical config up by :meth:`ConfigSpace.key`, and shows
 the space to text agents with :meth:`ConfigSpace.describe`. Structured agents
 (BO, RL) use :meth:`sample`, :meth:`encode` and, for finite spaces,
-:meth:`enumerate`.
+:meth:`enumerate`; candidate generators use :meth:`sample_batch`,
+:meth:`neighbours` and :meth:`encode_batch`, and repairs use :meth:`nearest`.
+None of them needs to know which task format built the space: a parameter whose
+value is a list declares the parameter that sets its length
+(:class:`PerLayerParameter`), which is all that define-by-run samplers read.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from typing import Any
 import numpy as np
 
 from gymnasium_llmconfig.errors import InvalidConfig
+from gymnasium_llmconfig.matching import SpaceMatcher
 
 Config = dict[str, Any]
 
 #: Key under which a finite space accepts the index of a config in ``enumerate()``.
 CONFIG_ID_KEY = "config_id"
+#: Similarity rules of :meth:`ConfigSpace.nearest`.
+NEAREST_METRICS = ("substring", "numeric")
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,56 @@ class Parameter:
         }
 
 
+@dataclass(frozen=True)
+class PerLayerParameter(Parameter):
+    """A parameter whose value is a list with one choice per entry, as many entries as ``length_from`` says.
+
+    This is the space's declared conditional structure: a define-by-run sampler
+    first draws ``length_from`` (e.g. ``n_layer``), then one choice per entry
+    (``heads[i]``, ``mlp_ratios[i]``) for ``i < n_layer``.
+    """
+
+    length_from: str = "n_layer"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(per_layer=True, length=self.length_from)
+        return d
+
+
+class ConfigBatch(ABC):
+    """Many configs of one space in the space's own compact form (rows follow :meth:`configs`)."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def configs(self) -> list[Config]:
+        """The canonical configs, one per row."""
+
+    @abstractmethod
+    def take(self, rows: np.ndarray | Sequence[int]) -> ConfigBatch:
+        """The batch of the given rows, in that order."""
+
+    @classmethod
+    @abstractmethod
+    def concat(cls, batches: Sequence[ConfigBatch]) -> ConfigBatch:
+        """One batch with the rows of ``batches`` in order (all of this class and space)."""
+
+
+def concat_batches(batches: Sequence[ConfigBatch]) -> ConfigBatch:
+    """The rows of ``batches`` (non-empty, all from one space) in order, whatever the space's batch class."""
+    if not batches:
+        raise ValueError("concat_batches needs at least one batch")
+    return type(batches[0]).concat(batches)
+
+
 class ConfigSpace(ABC):
     """The set of configs one env accepts."""
+
+    #: Leading :meth:`encode` dimensions that mean the same in every space of the task, whatever its
+    #: fidelity (0: none declared; transfer learners then build absolute features per parameter).
+    shared_encoding_dims: int = 0
 
     parameters: tuple[Parameter, ...]
 
@@ -126,8 +181,33 @@ class ConfigSpace(ABC):
         """A uniformly drawn canonical member."""
 
     @abstractmethod
+    def sample_batch(self, rng: np.random.Generator, n: int) -> ConfigBatch:
+        """``n`` members drawn like :meth:`sample`, vectorized where the space can."""
+
+    @abstractmethod
+    def neighbours(self, config: Mapping[str, Any], rng: np.random.Generator, n: int) -> ConfigBatch:
+        """Up to ``n`` members near the canonical ``config`` (small mutations of it), each different from it."""
+
+    @abstractmethod
+    def to_batch(self, canonicals: Sequence[Mapping[str, Any]]) -> ConfigBatch:
+        """The canonical members ``canonicals`` as a batch (raises :class:`InvalidConfig` on a non-member)."""
+
+    @abstractmethod
+    def nearest(self, config: Mapping[str, Any], metric: str = "substring") -> Config | None:
+        """The member most similar to a raw proposal, ``config`` itself when it is one, ``None``: no repair.
+
+        ``metric`` is ``"substring"`` (the paper's rule, LLMConfig-Gym §4.2.3: the longest common
+        substring of the canonical texts) or ``"numeric"`` (nearest in the vector encoding); a space
+        with a single repair rule uses it for both.
+        """
+
+    @abstractmethod
     def encode(self, canonical: Mapping[str, Any]) -> np.ndarray:
         """A fixed-length float vector in [0, 1]^dim for model-based agents."""
+
+    @abstractmethod
+    def encode_batch(self, batch: ConfigBatch) -> np.ndarray:
+        """:meth:`encode` of every row of one of this space's batches, shape ``(len(batch), dim)``."""
 
     @property
     @abstractmethod
@@ -144,6 +224,10 @@ class ConfigSpace(ABC):
 
     def enumerate(self) -> list[Config]:
         raise TypeError(f"{type(self).__name__} is not finite: use sample(rng) instead of enumerate()")
+
+    def encode_all(self) -> np.ndarray:
+        """Encodings of every config, in :meth:`enumerate` order (finite spaces)."""
+        raise TypeError(f"{type(self).__name__} is not finite: encode sample_batch(rng, n) with encode_batch()")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -162,6 +246,34 @@ class ConfigSpace(ABC):
 
     def to_dict(self) -> dict[str, Any]:
         return {"parameters": [p.to_dict() for p in self.parameters], "finite": self.is_finite}
+
+
+def check_metric(metric: str) -> None:
+    """Raise a clear error for a similarity rule :meth:`ConfigSpace.nearest` does not know."""
+    if metric not in NEAREST_METRICS:
+        raise ValueError(f"metric must be one of {list(NEAREST_METRICS)}, got {metric!r}")
+
+
+class FiniteBatch(ConfigBatch):
+    """Rows of a finite space as positions in its :meth:`~FiniteConfigSpace.enumerate` list."""
+
+    def __init__(self, space: FiniteConfigSpace, indices: np.ndarray | Sequence[int]):
+        self.space = space
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def configs(self) -> list[Config]:
+        listed = self.space._configs
+        return [dict(listed[i]) for i in self.indices]
+
+    def take(self, rows: np.ndarray | Sequence[int]) -> FiniteBatch:
+        return FiniteBatch(self.space, self.indices[np.asarray(rows, dtype=np.int64)])
+
+    @classmethod
+    def concat(cls, batches: Sequence[FiniteBatch]) -> FiniteBatch:  # type: ignore[override]
+        return cls(batches[0].space, np.concatenate([b.indices for b in batches]))
 
 
 class FiniteConfigSpace(ConfigSpace):
@@ -183,6 +295,7 @@ class FiniteConfigSpace(ConfigSpace):
         self._encoded = np.array(
             [[p.unit_position(c[p.name]) for p in self.parameters] for c in self._configs], dtype=np.float64
         )
+        self._matcher: SpaceMatcher | None = None  # built on the first repair
 
     @property
     def is_finite(self) -> bool:
@@ -244,12 +357,53 @@ class FiniteConfigSpace(ConfigSpace):
     def sample(self, rng: np.random.Generator) -> Config:
         return dict(self._configs[int(rng.integers(len(self._configs)))])
 
+    def sample_batch(self, rng: np.random.Generator, n: int) -> FiniteBatch:
+        return FiniteBatch(self, rng.integers(len(self._configs), size=n))
+
+    def neighbours(self, config: Mapping[str, Any], rng: np.random.Generator, n: int) -> FiniteBatch:
+        """The ``n`` other listed configs that change the fewest parameters of ``config`` (ties at random).
+
+        Only some combinations were run, so "one parameter changed" is the first
+        rank where the table has such configs, not a guarantee.
+        """
+        i = self.index(config)
+        changed = (self._encoded != self._encoded[i]).sum(axis=1)  # positions are one-to-one with choices
+        order = rng.permutation(len(self._configs))
+        order = order[order != i]
+        return FiniteBatch(self, order[np.argsort(changed[order], kind="stable")][:n])
+
+    def to_batch(self, canonicals: Sequence[Mapping[str, Any]]) -> FiniteBatch:
+        try:
+            return FiniteBatch(self, [self._index[self.key(c)] for c in canonicals])
+        except (KeyError, TypeError):
+            raise InvalidConfig("to_batch takes listed configs in canonical form; "
+                                "pass a proposal through canonicalize() first") from None
+
+    def nearest(self, config: Mapping[str, Any], metric: str = "substring") -> Config | None:
+        """``config`` if listed, else the listed config most similar to it (``None`` for a non-mapping)."""
+        check_metric(metric)
+        if not isinstance(config, Mapping):
+            return None
+        try:
+            return self.canonicalize(config)
+        except InvalidConfig:
+            pass
+        if self._matcher is None:
+            texts = [self.canonical_text(c) for c in self._configs]
+            self._matcher = SpaceMatcher(self.parameters, texts, self._encoded)
+        return dict(self._configs[self._matcher.match(config, metric)])
+
     @property
     def dim(self) -> int:
         return len(self.parameters)
 
     def encode(self, canonical: Mapping[str, Any]) -> np.ndarray:
         return self._encoded[self.index(canonical)].copy()
+
+    def encode_batch(self, batch: ConfigBatch) -> np.ndarray:
+        if not isinstance(batch, FiniteBatch) or batch.space is not self:
+            raise TypeError("encode_batch takes a batch made by this space (sample_batch, neighbours or to_batch)")
+        return self._encoded[batch.indices]
 
     def encode_all(self) -> np.ndarray:
         """Encodings of every config, in :meth:`enumerate` order."""

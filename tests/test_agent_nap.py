@@ -140,8 +140,8 @@ def test_save_load_round_trip_gives_same_proposals(fitted: NAP, tmp_path: Path) 
 
 
 def test_ppo_hyperparameters_are_constructor_arguments() -> None:
-    agent = make_agent("nap", learning_rate=3e-4, n_steps=128, arch_mutant_share=0.5)
-    assert (agent.learning_rate, agent.n_steps, agent.arch_mutant_share, agent.gamma) == (3e-4, 128, 0.5, 1.0)
+    agent = make_agent("nap", learning_rate=3e-4, n_steps=128, neighbour_share=0.5)
+    assert (agent.learning_rate, agent.n_steps, agent.neighbour_share, agent.gamma) == (3e-4, 128, 0.5, 1.0)
 
 
 def test_same_seed_same_policy(fitted: NAP) -> None:

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
 from agents import run_episode
-from agents.candidates import mutants
 from agents.features import TransferEncoder
 from agents.zoo import UnknownAgentError, agent_names, make_agent
 from gymnasium_llmconfig.curation import resolve_suite
@@ -102,11 +101,11 @@ def test_transfer_features_give_one_learning_rate_one_coordinate_in_every_cell()
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
-def test_architecture_mutants_are_canonical_members_of_the_space(seed: int) -> None:
+def test_architecture_neighbours_are_canonical_members_of_the_space(seed: int) -> None:
     require_data("hwgpt/perplexity_m.pt")
     space = load_problem("LLMConfig-Arch-GPTM-v0").space
     rng = np.random.default_rng(seed)
-    for config in mutants(space, space.sample(rng), rng, 8).configs():
+    for config in space.neighbours(space.sample(rng), rng, 8).configs():
         assert space.canonicalize(config) == config
 
 

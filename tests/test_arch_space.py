@@ -78,7 +78,7 @@ def slipped(draw: st.DrawFn) -> tuple[ArchConfigSpace, dict, dict]:
             values = values + draw(st.lists(st.integers(1, 64), min_size=1, max_size=5))
         elif change == "perturb":
             i = draw(st.integers(0, len(values) - 1))
-            values = values[:i] + [draw(st.integers(-5, 100))] + values[i + 1 :]
+            values = [*values[:i], draw(st.integers(-5, 100)), *values[i + 1 :]]
         elif change == "scalar":
             values = values[0]
         elif change == "string":
@@ -98,19 +98,19 @@ def slipped(draw: st.DrawFn) -> tuple[ArchConfigSpace, dict, dict]:
 
 @FAST
 @given(slipped())
-def test_nearest_valid_of_a_slip_is_valid(case: tuple[ArchConfigSpace, dict, dict]) -> None:
-    space, cfg, raw = case
-    fixed = space.nearest_valid(raw)
+def test_nearest_of_a_slip_is_valid(case: tuple[ArchConfigSpace, dict, dict]) -> None:
+    space, _, raw = case
+    fixed = space.nearest(raw)
     assert fixed is not None
     assert space.canonicalize(fixed) == fixed
-    assert space.nearest_valid(fixed) == fixed
+    assert space.nearest(fixed) == fixed
     if "bias" not in raw:
         assert fixed["bias"] is False
 
 
-def test_nearest_valid_rules() -> None:
+def test_nearest_rules() -> None:
     space = SPACES["s"]
-    fixed = space.nearest_valid({"embed_dim": 400, "n_layer": 10, "heads": [4, 8, 13], "mlp_ratios": [5] * 14})
+    fixed = space.nearest({"embed_dim": 400, "n_layer": 10, "heads": [4, 8, 13], "mlp_ratios": [5] * 14})
     assert fixed == {
         "embed_dim": 384,
         "n_layer": 10,
@@ -118,13 +118,13 @@ def test_nearest_valid_rules() -> None:
         "mlp_ratios": [4] * 10,  # truncated, snapped
         "bias": False,  # missing -> False
     }
-    inferred = space.nearest_valid({"d_model": 768, "num_heads": [8] * 11, "mlp_ratio": 3, "bias": "True"})
+    inferred = space.nearest({"d_model": 768, "num_heads": [8] * 11, "mlp_ratio": 3, "bias": "True"})
     assert inferred is not None and inferred["n_layer"] == 11 and inferred["mlp_ratios"] == [3] * 11
     assert inferred["bias"] is True
-    assert space.nearest_valid({"heads": [4], "mlp_ratios": [2]}) is None  # no width
-    assert space.nearest_valid({"embed_dim": 192, "heads": "many", "mlp_ratios": [2]}) is None
-    assert space.nearest_valid({}) is None
-    assert space.nearest_valid("embed_dim=192") is None  # type: ignore[arg-type]
+    assert space.nearest({"heads": [4], "mlp_ratios": [2]}) is None  # no width
+    assert space.nearest({"embed_dim": 192, "heads": "many", "mlp_ratios": [2]}) is None
+    assert space.nearest({}) is None
+    assert space.nearest("embed_dim=192") is None  # type: ignore[arg-type]
 
 
 def test_invalid_messages_name_problem_and_allowed_values() -> None:

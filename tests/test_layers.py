@@ -1,4 +1,4 @@
-"""The layer rules of DESIGN.md, read from the source with ``ast``: every dependency points one way.
+"""The layer rules (README, Layout), read from the source with ``ast``: every dependency points one way.
 
 core (``gymnasium_llmconfig/`` outside ``lab/``) <- ``wrappers/`` <- ``agents/`` <- top layer (``lab/``).
 """
@@ -20,17 +20,6 @@ RULES = [
                       "gymnasium_llmconfig.registry.load_problem")),
     ("wrappers", None, ("agents", "gymnasium_llmconfig.lab")),
 ]
-
-#: Known violations, removed by the ConfigSpace change (agents will reach task spaces through the
-#: ConfigSpace interface only); the merge empties this list.
-ALLOWED_UNTIL_CONFIGSPACE = {
-    ("agents/candidates.py", "gymnasium_llmconfig.tasks.arch.space"),
-    ("agents/features.py", "gymnasium_llmconfig.tasks.arch.space"),
-    ("agents/nap.py", "gymnasium_llmconfig.tasks.arch.space"),
-    ("agents/optuna_agent.py", "gymnasium_llmconfig.tasks.arch.space"),
-    ("agents/topk.py", "wrappers.matching"),
-}
-
 
 def imported_modules(path: Path) -> set[str]:
     """Every absolute module a file imports, anywhere in it (functions and TYPE_CHECKING blocks included)."""
@@ -76,8 +65,8 @@ def test_imported_modules_sees_every_form(tmp_path: Path) -> None:
 
 
 def test_dependencies_point_one_way() -> None:
-    unexpected = violations() - ALLOWED_UNTIL_CONFIGSPACE
-    assert not unexpected, "imports against the layer rules (DESIGN.md, Layout and layers): " + ", ".join(
+    unexpected = violations()
+    assert not unexpected, "imports against the layer rules (README, Layout): " + ", ".join(
         f"{path} imports {module}" for path, module in sorted(unexpected))
 
 

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gymnasium_llmconfig  # noqa: F401
+from gymnasium_llmconfig.matching import LongestSubstringIndex, SpaceMatcher
 from gymnasium_llmconfig.metrics import outcome_reward
 from wrappers import (
     BudgetTruncation,
@@ -21,7 +22,6 @@ from wrappers import (
     TranscriptObservation,
     read_episodes,
 )
-from wrappers.matching import LongestSubstringIndex, matcher_for
 
 PRETRAIN = "LLMConfig-Pretrain-N429M-D50B-v0"
 MIXTURE = "LLMConfig-Mixture-Qwen3B-v0"
@@ -55,7 +55,7 @@ def test_index_finds_the_exact_longest_common_substring(texts: list[str], query:
     sizes = [_lcs_dp(query, t) for t in texts]
     index = LongestSubstringIndex(texts)
     assert index.best(query) == sizes.index(max(sizes))  # the longest, first on ties
-    assert all(b >= s for b, s in zip(index.upper_bounds(query), sizes))
+    assert all(b >= s for b, s in zip(index.upper_bounds(query), sizes, strict=True))
 
 
 @pytest.mark.parametrize("env_id, broken", [
@@ -69,9 +69,8 @@ def test_lcs_match_is_the_paper_rule(env_id: str, broken: dict) -> None:
     env.reset(seed=0)
     action = f"I think this is good: {json.dumps(broken)}"
     obs, _, terminated, _, info = env.step(action)
-    matcher = matcher_for(space)
-    query = matcher.proposal_text(broken)
     texts = [space.canonical_text(c) for c in space.enumerate()]
+    query = SpaceMatcher(space.parameters, texts, space.encode_all()).proposal_text(broken)
     exhaustive = LongestSubstringIndex(texts)  # every candidate checked, no pruning
     sizes = [_lcs_dp(query, t) if env_id == PRETRAIN else exhaustive.longest(query, i) for i, t in enumerate(texts)]
     assert info["matched_config"] == space.enumerate()[sizes.index(max(sizes))]
@@ -106,7 +105,7 @@ def test_valid_and_unparseable_proposals_pass_through() -> None:
     assert terminated and not info["valid"] and reward == -1.0 and "no JSON object" in obs
 
 
-def test_infinite_space_uses_nearest_valid() -> None:
+def test_infinite_space_uses_its_repair() -> None:
     env_id = "LLMConfig-Arch-GPTS-v0"
     if env_id not in gymnasium.registry:
         pytest.skip("the Arch task is not registered")
@@ -116,7 +115,7 @@ def test_infinite_space_uses_nearest_valid() -> None:
     config = space.sample(np.random.default_rng(0))
     broken = {**config, "heads": config["heads"] + [config["heads"][-1]]}  # one entry too many
     _, _, _, _, info = env.step(json.dumps(broken))
-    assert info["valid"] and info["matched_config"] == space.nearest_valid(broken)
+    assert info["valid"] and info["matched_config"] == space.nearest(broken)
     with pytest.raises(TypeError, match="sampled configs"):
         DiscreteConfigActions(gymnasium.make(env_id))
 
@@ -131,7 +130,7 @@ def test_any_parseable_proposal_is_matched_to_a_valid_config(data: st.DataObject
     value = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6),
                       st.text(max_size=8), st.booleans(), st.none(), st.lists(st.integers(), max_size=3))
     proposal = data.draw(st.dictionaries(st.sampled_from(names), value, min_size=1, max_size=6))
-    matched = matcher_for(space).match(proposal, metric)
+    matched = space.nearest(proposal, "substring" if metric == "lcs" else metric)
     assert matched is not None and space.contains(matched)
     env = MostSimilarConfig(gymnasium.make(env_id, budget=1), metric=metric)
     env.reset(seed=0)

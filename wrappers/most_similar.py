@@ -16,9 +16,10 @@ from gymnasium import spaces
 from gymnasium_llmconfig.config_space import Config, InvalidConfig
 from gymnasium_llmconfig.parsing import parse_action
 from gymnasium_llmconfig.prompt import to_charset
-from wrappers.matching import SpaceMatcher, matcher_for
 
 Metric = Literal["lcs", "numeric"]
+#: The space's name of each metric (``"lcs"`` is the paper's name for the substring rule).
+_SPACE_METRIC = {"lcs": "substring", "numeric": "numeric"}
 _REASON_CHARS = 300
 
 
@@ -36,37 +37,25 @@ class MostSimilarConfig(gym.Wrapper[str, str, str, str], gym.utils.RecordConstru
         metric: ``"lcs"``, the paper's rule: the valid config whose canonical text
             shares the longest common substring with the proposal; ``"numeric"``:
             the valid config nearest in the space's vector encoding (falls back to
-            ``"lcs"`` when the proposal names no known parameter). On an infinite
-            space both use the space's own ``nearest_valid(raw)`` repair.
+            ``"lcs"`` when the proposal names no known parameter). Both are the
+            space's ``nearest(raw, metric)``; a space with one repair rule (an
+            architecture space) uses it for both.
     """
 
     def __init__(self, env: gym.Env, metric: Metric = "lcs"):
         gym.utils.RecordConstructorArgs.__init__(self, metric=metric)
         gym.Wrapper.__init__(self, env)
-        if metric not in ("lcs", "numeric"):
+        if metric not in _SPACE_METRIC:
             raise ValueError(f"metric must be 'lcs' or 'numeric', got {metric!r}")
         if not (isinstance(env.action_space, spaces.Text) and isinstance(env.observation_space, spaces.Text)):
             raise TypeError("MostSimilarConfig needs text actions and observations; put it below wrappers "
                             f"that change them (got {env.action_space}, {env.observation_space})")
         self.space = env.unwrapped.card.space
         self.metric = metric
-        if self.space.is_finite:
-            self._matcher: SpaceMatcher | None = matcher_for(self.space)
-            if metric == "numeric" and not self._matcher.supports_numeric:
-                raise TypeError(f"metric='numeric' needs one encoding dimension per parameter; "
-                                f"{type(self.space).__name__} has dim {self.space.dim} for "
-                                f"{len(self.space.parameters)} parameters: use metric='lcs'")
-        elif callable(getattr(self.space, "nearest_valid", None)):
-            self._matcher = None
-        else:
-            raise TypeError(f"{type(self.space).__name__} is infinite and has no nearest_valid(raw) repair: "
-                            "there is nothing to match against")
 
     def match(self, raw: Mapping[str, Any]) -> Config | None:
         """The valid config run for the invalid proposal ``raw`` (``None``: no repair, it stays invalid)."""
-        if self._matcher is None:
-            return self.space.nearest_valid(raw)
-        return self._matcher.match(raw, self.metric)
+        return self.space.nearest(raw, metric=_SPACE_METRIC[self.metric])
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         parsed = parse_action(action)

@@ -3,9 +3,10 @@
 An architecture is a width, a depth ``L``, ``L`` per-layer head counts, ``L``
 per-layer MLP ratios and a global bias flag (section 1 of the HW-GPT-Bench
 surrogate specification shipped with the data mirror, ``hwgpt/SPEC.md``). The
-space has 10^12 to 10^35 members, so it cannot be enumerated: agents sample it,
-BO models use :meth:`ArchConfigSpace.encode`, and a most-similar wrapper repairs
-near misses with :meth:`ArchConfigSpace.nearest_valid`.
+space has 10^12 to 10^35 members, so it cannot be enumerated: agents sample it
+and mutate good architectures (:meth:`ArchConfigSpace.neighbours`), BO models
+use :meth:`ArchConfigSpace.encode`, and a most-similar wrapper repairs near
+misses with :meth:`ArchConfigSpace.nearest`.
 
 Canonical form (what :meth:`ArchConfigSpace.canonicalize` returns and the env
 stores)::
@@ -30,7 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from gymnasium_llmconfig.config_space import Config, ConfigSpace, InvalidConfig, Parameter, format_value
+from gymnasium_llmconfig.config_space import (
+    Config,
+    ConfigBatch,
+    ConfigSpace,
+    InvalidConfig,
+    Parameter,
+    PerLayerParameter,
+    check_metric,
+    format_value,
+)
 from gymnasium_llmconfig.tasks.arch import formulas
 
 MLP_RATIOS: tuple[int, ...] = (2, 3, 4)
@@ -90,7 +100,7 @@ def get_scale(scale: str) -> ScaleSpec:
 
 
 @dataclass(frozen=True)
-class ArchBatch:
+class ArchBatch(ConfigBatch):
     """Many architectures of one scale as choice-index arrays.
 
     ``head_idx`` / ``ratio_idx`` have shape ``(n, lmax)`` with ``-1`` in the
@@ -200,7 +210,7 @@ class ArchBatch:
         return cls.from_index_matrix(spec, np.asarray(rows, dtype=np.int64))
 
     @classmethod
-    def concat(cls, batches: Sequence[ArchBatch]) -> ArchBatch:
+    def concat(cls, batches: Sequence[ArchBatch]) -> ArchBatch:  # type: ignore[override]
         spec = batches[0].spec
         return cls.from_index_matrix(spec, np.concatenate([b.index_matrix() for b in batches], axis=0))
 
@@ -227,19 +237,7 @@ def _index_row(spec: ScaleSpec, c: Mapping[str, Any]) -> list[int]:
         ) from None
 
 
-@dataclass(frozen=True)
-class PerLayerParameter(Parameter):
-    """A parameter whose value is a list with one choice per layer (length ``n_layer``)."""
-
-    length_from: str = "n_layer"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        d.update(per_layer=True, length=self.length_from)
-        return d
-
-
-# Names an LLM plausibly uses for each parameter; only nearest_valid() accepts them.
+# Names an LLM plausibly uses for each parameter; only nearest() accepts them.
 _ALIASES: dict[str, str] = {
     alias: name
     for name, aliases in {
@@ -260,6 +258,10 @@ _SCALE_KEYS = ("scale", "model_scale", "model")
 
 class ArchConfigSpace(ConfigSpace):
     """Architectures of one HW-GPT-Bench scale; see the module docstring for the canonical form."""
+
+    #: Width, depth, bias, mean heads, mean MLP ratio and FLOPs (see :meth:`encode_batch`) are relative
+    #: to each scale's choices, so they mean the same at every scale.
+    shared_encoding_dims = 6
 
     def __init__(self, scale: str):
         self.spec = get_scale(scale)
@@ -403,6 +405,37 @@ class ArchConfigSpace(ConfigSpace):
         r[unused] = -1
         return ArchBatch(spec, e.astype(np.int64), layer.astype(np.int64), h.astype(np.int64), r.astype(np.int64), b)
 
+    def neighbours(self, config: Mapping[str, Any], rng: np.random.Generator, n: int) -> ArchBatch:
+        """Up to ``n`` mutants of the canonical ``config``: one to three of its decisions redrawn.
+
+        A decision is one column of the index matrix (width, depth, one layer's
+        heads or ratio, bias). ``n`` mutants are drawn; those whose redraws all
+        picked the current choices equal ``config`` and are dropped. Local moves
+        are where a few-evaluation optimizer gains most.
+        """
+        spec = self.spec
+        base = self.to_batch([config]).index_matrix()[0]
+        rows = np.repeat(base[None, :], n, axis=0)
+        sizes = (len(spec.embed_dims), len(spec.n_layers), *[len(spec.heads)] * spec.lmax,
+                 *[len(spec.mlp_ratios)] * spec.lmax, 2)
+        for row in rows:
+            for column in rng.choice(len(sizes), size=int(rng.integers(1, 4)), replace=False):
+                row[column] = rng.integers(sizes[column])
+        batch = self._consistent(rows)
+        return batch.take(np.flatnonzero((batch.index_matrix() != base).any(axis=1)))
+
+    def _consistent(self, rows: np.ndarray) -> ArchBatch:
+        """Index rows made consistent with their depth: unused layers -1, used layers a real choice."""
+        spec = self.spec
+        lm = spec.lmax
+        depth = np.asarray(spec.n_layers)[rows[:, 1]]
+        used = np.arange(lm)[None, :] < depth[:, None]
+        for start, n_choices in ((2, len(spec.heads)), (2 + lm, len(spec.mlp_ratios))):
+            block = rows[:, start : start + lm]
+            block[~used] = -1
+            block[used & (block < 0)] = n_choices - 1
+        return ArchBatch.from_index_matrix(spec, rows)
+
     def corners(self) -> ArchBatch:
         """The 32 extremes: smallest/largest width, depth, heads (all layers), ratios (all layers); both biases."""
         spec = self.spec
@@ -426,7 +459,7 @@ class ArchConfigSpace(ConfigSpace):
         """Vector in [0, 1]^dim (see :meth:`encode_batch`)."""
         return self.encode_batch(self.to_batch([canonical]))[0]
 
-    def encode_batch(self, batch: ArchBatch) -> np.ndarray:
+    def encode_batch(self, batch: ConfigBatch) -> np.ndarray:
         """Fixed-length features for BO models, independent of the depth of each row.
 
         Layout: [0] width, [1] depth, [2] bias (0/1), [3] mean head-choice
@@ -436,6 +469,9 @@ class ArchConfigSpace(ConfigSpace):
         ``(choice index + 1) / n_choices`` for a used layer and 0 for an unused one,
         so "absent" never collides with "smallest choice".
         """
+        if not isinstance(batch, ArchBatch) or batch.spec is not self.spec:
+            raise TypeError(f"encode_batch takes a batch of {self.spec.label} architectures made by this space "
+                            "(sample_batch, neighbours or to_batch)")
         spec = self.spec
         n = len(batch)
         mask = batch.layer_mask
@@ -488,16 +524,18 @@ class ArchConfigSpace(ConfigSpace):
         return d
 
     # -------------------------------------------------------------- repair
-    def nearest_valid(self, raw: Mapping[str, Any]) -> Config | None:
+    def nearest(self, raw: Mapping[str, Any], metric: str = "substring") -> Config | None:
         """Best-effort repair of a near miss, or ``None`` if nothing usable is there.
 
-        Accepts common aliases of the names (``n_layers``, ``num_heads``,
+        One rule serves both metrics (it snaps every number to its nearest choice):
+        it accepts common aliases of the names (``n_layers``, ``num_heads``,
         ``mlp_ratio``, ...); snaps numbers to the nearest choice (ties to the
         smaller); infers a missing depth from the list lengths; truncates a
         list that is too long and pads one that is too short by repeating its
         last value (a single number counts as a one-entry list); a missing or
         unreadable bias becomes False. Width and both lists must be present.
         """
+        check_metric(metric)
         if not isinstance(raw, Mapping):
             return None
         try:

@@ -1,11 +1,11 @@
-"""Most-similar valid config for a proposal that is not in the space.
+"""Most-similar listed config for a proposal that is not in a finite space.
 
-Two rules, both precomputed once per config space (:func:`matcher_for` caches
-per space object, and the registry shares one problem, hence one space, per env
-id):
+The implementation of :meth:`FiniteConfigSpace.nearest`. Two rules, both
+precomputed once per space (the space keeps its :class:`SpaceMatcher`, and the
+registry shares one problem, hence one space, per env id):
 
-- ``"lcs"`` (the paper's rule): the valid config whose canonical text shares the
-  longest common substring with the proposal's text. Exact: every candidate that
+- ``"substring"`` (the paper's rule, LLMConfig-Gym §4.2.3): the valid config
+  whose canonical text shares the longest common substring with the proposal's text. Exact: every candidate that
   could win is checked with :meth:`difflib.SequenceMatcher.find_longest_match`;
   q-gram indexes only skip candidates whose upper bound cannot beat the best
   found so far (a common substring of length ``L >= q`` means ``L - q + 1``
@@ -20,15 +20,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gymnasium_llmconfig.config_space import Config, ConfigSpace, InvalidConfig
+if TYPE_CHECKING:
+    from gymnasium_llmconfig.config_space import Parameter
 
 #: q-gram lengths of the pruning index: short ones bound short matches, long ones stay tight on
 #: texts with much repeated structure (17 `"domain_xx": 0.0` fields), where short q-grams occur everywhere.
@@ -105,39 +105,33 @@ def _postings(texts: Sequence[str], q: int) -> dict[str, np.ndarray]:
 
 
 class SpaceMatcher:
-    """Maps a raw proposal (a parsed but invalid dict) to the most similar config of a finite space.
+    """Maps a raw proposal (a parsed but invalid dict) to the most similar of a finite list of configs.
 
-    It copies what it needs (names, configs, texts, encodings) and keeps no
-    reference to the space, so the per-space cache entry goes when the space does.
+    It holds the list's canonical texts and encodings, not the space, so the
+    space can keep one as a plain attribute; :meth:`match` returns a position.
     """
 
-    def __init__(self, space: ConfigSpace):
-        if not space.is_finite:
-            raise TypeError(f"{type(space).__name__} is infinite: match with its nearest_valid(raw), if it has one")
-        self.names = space.names
-        self._lower = {name.lower(): name for name in space.names}
-        self._parameters = space.parameters
+    def __init__(self, parameters: Sequence[Parameter], texts: Sequence[str], encoded: np.ndarray):
+        self.names = tuple(p.name for p in parameters)
+        self._lower = {name.lower(): name for name in self.names}
+        self._parameters = tuple(parameters)
         self._relaxed = tuple(  # snap any finite number to its nearest choice
-            dataclasses.replace(p, abs_tol=math.inf) if p.is_numeric else p for p in space.parameters)
-        self._configs = space.enumerate()
-        self._texts = [space.canonical_text(c) for c in self._configs]
-        per_parameter = space.dim == len(space.parameters)
-        self._encoded = np.array([space.encode(c) for c in self._configs]) if per_parameter else None
+            dataclasses.replace(p, abs_tol=math.inf) if p.is_numeric else p for p in parameters)
+        self._texts = list(texts)
+        self._encoded = encoded
         self._lcs: LongestSubstringIndex | None = None  # built on first use
 
-    @property
-    def supports_numeric(self) -> bool:
-        """Whether the encoding has one dimension per parameter (what ``"numeric"`` needs)."""
-        return self._encoded is not None
+    def match(self, raw: Mapping[str, Any], metric: str = "substring") -> int:
+        """Position of the most similar config.
 
-    def match(self, raw: Mapping[str, Any], metric: str = "lcs") -> Config:
-        """The most similar valid config (``"numeric"`` falls back to ``"lcs"`` when no parameter is usable)."""
+        ``"numeric"`` falls back to ``"substring"`` when the proposal has no usable parameter.
+        """
         index = self._nearest_numeric(raw) if metric == "numeric" else None
         if index is None:
             if self._lcs is None:
                 self._lcs = LongestSubstringIndex(self._texts)
             index = self._lcs.best(self.proposal_text(raw))
-        return dict(self._configs[index])
+        return index
 
     def proposal_text(self, raw: Mapping[str, Any]) -> str:
         """The proposal written like a canonical text: known keys in space order and spelling first."""
@@ -162,31 +156,18 @@ class SpaceMatcher:
         return known, rest
 
     def _nearest_numeric(self, raw: Mapping[str, Any]) -> int | None:
-        if self._encoded is None:
-            raise TypeError("metric='numeric' needs an encoding with one dimension per parameter")
         known, _ = self._split(raw)
         position = np.full(len(self._parameters), np.nan)
-        for d, (param, relaxed) in enumerate(zip(self._parameters, self._relaxed)):
+        for d, (param, relaxed) in enumerate(zip(self._parameters, self._relaxed, strict=True)):
             value = known.get(param.name, param.default)
             if value is None:
                 continue
             try:
                 position[d] = param.unit_position(relaxed.snap(value))
-            except InvalidConfig:
+            except ValueError:  # InvalidConfig: a value that names no choice
                 continue
         usable = ~np.isnan(position)
         if not usable.any():
             return None
         distances = ((self._encoded[:, usable] - position[usable]) ** 2).sum(axis=1)
         return int(np.argmin(distances))
-
-
-_CACHE: weakref.WeakKeyDictionary[ConfigSpace, SpaceMatcher] = weakref.WeakKeyDictionary()
-
-
-def matcher_for(space: ConfigSpace) -> SpaceMatcher:
-    """The (cached) matcher of a finite ``space``: texts, index and encodings are built once per space."""
-    matcher = _CACHE.get(space)
-    if matcher is None:
-        matcher = _CACHE[space] = SpaceMatcher(space)
-    return matcher
