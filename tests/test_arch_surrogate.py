@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gymnasium_llmconfig.data.sources import sha256_of
 from gymnasium_llmconfig.tasks.arch import formulas
 from gymnasium_llmconfig.tasks.arch.space import ArchConfigSpace
 from gymnasium_llmconfig.tasks.arch.surrogate import (
@@ -24,7 +25,6 @@ from gymnasium_llmconfig.tasks.arch.surrogate import (
     load_surrogate,
     npz_cache_path,
 )
-from gymnasium_llmconfig.data.sources import sha256_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCALES = ("s", "m", "l")
@@ -64,7 +64,7 @@ def test_every_reference_row(scale: str, data_dir: Path, cache_dir: Path) -> Non
 
     assert batch.params().tolist() == want_params
     assert batch.flops().tolist() == want_flops
-    for c, p, fl in zip(configs, want_params, want_flops):
+    for c, p, fl in zip(configs, want_params, want_flops, strict=True):
         assert formulas.param_count(c["embed_dim"], c["heads"], c["mlp_ratios"]) == p
         assert formulas.flops(c["embed_dim"], c["heads"], c["mlp_ratios"]) == fl
 
@@ -76,7 +76,7 @@ def test_input_encoding_matches_examples(scale: str, data_dir: Path) -> None:
     batch = space.to_batch([space.canonicalize({k: e[k] for k in FIELDS}) for e in examples])
     x = encode_inputs(batch)
     assert x.shape == (len(examples), 8 + 6 * space.lmax)
-    for row, e in zip(x, examples):
+    for row, e in zip(x, examples, strict=True):
         np.testing.assert_array_equal(row, np.asarray(e["input_vector"], dtype=np.float64))
 
 
@@ -125,7 +125,7 @@ def test_npz_cache_is_reused_and_stale_one_replaced(data_dir: Path, tmp_path: Pa
 
 
 def test_weights_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="perplexity_m.pt"):
+    with pytest.raises(FileNotFoundError, match=r"perplexity_m\.pt"):
         load_surrogate("m", tmp_path / "missing.pt", tmp_path)
     bogus = tmp_path / "perplexity_m.pt"
     bogus.write_bytes(b"x" * 100)

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 import gymnasium_llmconfig  # noqa: F401
 from gymnasium_llmconfig import LMConfigGym
-from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import auto_demo_ids, fidelity_ladder, resolve_demo_ids, resolve_suite
+from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.registry import RegistryError, _load, load_registry
 
 HIGH = "LLMConfig-Pretrain-N1.07B-D20B-v0"
@@ -42,7 +42,7 @@ def test_demos_in_a_high_prompt_are_the_true_top_k_of_the_medium_envs(top_k: int
     mediums = fidelity_ladder("Pretrain")["medium"]
     assert [d.env_id for d in card.demonstrations] == mediums
     context = prompt.split("# Context", 1)[1].split("# Instructions", 1)[0]
-    for demo, env_id in zip(card.demonstrations, mediums):
+    for demo, env_id in zip(card.demonstrations, mediums, strict=True):
         top = _true_top(env_id, top_k)
         assert [v for _, v in demo.configs] == [v for _, v in top]
         block = context.split(f"experiment: {demo.fidelity.name} (", 1)[1]

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import require_data
+
 from gymnasium_llmconfig import data
 from gymnasium_llmconfig.registry import load_registry
 

@@ -61,6 +61,6 @@ def test_any_text_never_raises(text: str) -> None:
 def test_json_like_text_never_raises_through_env(text: str) -> None:
     env = gymnasium.make("LLMConfig-Pretrain-N215M-D4B-v0", budget=2, on_invalid="ignore")
     env.reset(seed=0)
-    obs, reward, terminated, truncated, info = env.step(text)
+    obs, _, _, _, info = env.step(text)
     assert env.observation_space.contains(obs)
     assert info["valid"] == (info["error"] is None)

@@ -8,9 +8,9 @@ import gymnasium
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_data
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
-from conftest import require_data
 
 
 def _problem(env_id: str, **kwargs):
@@ -27,7 +27,7 @@ def _problem(env_id: str, **kwargs):
 )
 def test_pretrain_cells(env_id: str, n: int, d: int) -> None:
     raw = pd.read_csv(require_data("steplaw/dense_lr_bs_loss.csv"))
-    cell = raw[(raw.N == n) & (raw.D == d)]
+    cell = raw[(n == raw.N) & (d == raw.D)]
     problem = _problem(env_id)
     assert len(problem.space) == len(cell)
     assert problem.best_value == pytest.approx(cell["smooth loss"].min(), abs=0)
@@ -80,8 +80,8 @@ def test_pilemix_sizes(env_id: str, suffix: str, n_rows: int) -> None:
     groups = [("test_mixture", "test_pile_loss")] + ([("train_mixture", "train_pile_loss")] if suffix == "1m" else [])
     frames = [
         pd.read_csv(require_data(f"regmix/{m}_{suffix}.csv")).merge(
-            pd.read_csv(require_data(f"regmix/{l}_{suffix}.csv")), on="index")
-        for m, l in groups
+            pd.read_csv(require_data(f"regmix/{loss}_{suffix}.csv")), on="index")
+        for m, loss in groups
     ]
     raw = pd.concat(frames)
     target = "metric/the_pile_pile_cc_val_loss"
@@ -97,5 +97,5 @@ def test_pilemix_sizes(env_id: str, suffix: str, n_rows: int) -> None:
 
 
 def test_pilemix_unknown_target_is_explained() -> None:
-    with pytest.raises(ValueError, match="Unknown target 'nope'.*pile_cc"):
+    with pytest.raises(ValueError, match=r"Unknown target 'nope'.*pile_cc"):
         _problem("LLMConfig-PileMix-60M-v0", target="nope")

@@ -7,6 +7,7 @@ fail at once with a message that says what to fix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -71,7 +72,8 @@ class OpenAIBackend:
         self.max_retries = int(max_retries)
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
-        self.send_seed = send_seed.strip().lower() not in ("0", "false", "no", "off") if isinstance(send_seed, str) else bool(send_seed)
+        self.send_seed = (send_seed.strip().lower() not in ("0", "false", "no", "off") if isinstance(send_seed, str)
+                          else bool(send_seed))
         self.extra_body = dict(extra_body or {})
         self._sleep = sleep
         #: transient failures retried so far (over the backend's lifetime).
@@ -85,10 +87,8 @@ class OpenAIBackend:
         response = getattr(exc, "response", None)
         retry_after = None if response is None else response.headers.get("retry-after")
         if retry_after:
-            try:
+            with contextlib.suppress(ValueError):  # a date, not seconds: keep the exponential wait
                 wait = max(wait, min(self.max_backoff, float(retry_after)))
-            except ValueError:
-                pass
         return wait
 
     def generate(
@@ -116,7 +116,8 @@ class OpenAIBackend:
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
                 raise BackendAuthError(
                     f"{self.base_url} refused the credentials (HTTP {exc.status_code}): {_server_message(exc)}. "
-                    f"Fix: put a valid key in ${self.api_key_env} (it is {'set' if os.environ.get(self.api_key_env) else 'unset, so the key sent was EMPTY'})."
+                    f"Fix: put a valid key in ${self.api_key_env} (it is "
+                    f"{'set' if os.environ.get(self.api_key_env) else 'unset, so the key sent was EMPTY'})."
                 ) from exc
             except transient as exc:
                 status = getattr(exc, "status_code", None)
@@ -175,9 +176,7 @@ def _message_text(message: Any) -> str:
         if fn is None:
             continue
         args: Any = fn.arguments
-        try:
+        with contextlib.suppress(ValueError):  # keep a malformed string: the env's parser reports it
             args = json.loads(args) if isinstance(args, str) else args
-        except ValueError:
-            pass  # keep the malformed string: the env's parser reports it
         parts.append(json.dumps({"name": fn.name, "arguments": args}))
     return "\n".join(parts)

@@ -1,1 +1,2 @@
-"""Task formats: builders that turn a registry entry and its data into a :class:`~gymnasium_llmconfig.problem.Problem`."""
+"""Task formats: builders that turn a registry entry and its data into a
+:class:`~gymnasium_llmconfig.problem.Problem`."""

@@ -190,6 +190,6 @@ def run(cfg: RunConfig, corpus: Corpus, device: str = "cpu") -> dict[str, Any]:
     start = time.perf_counter()
     try:
         outcome = _train(cfg, corpus, torch.device(device))
-    except Exception as exc:  # noqa: BLE001 (a failed run is an outcome, not a crash of the sweep)
+    except Exception as exc:
         return failure_record(cfg, corpus, device, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
     return _record(cfg, corpus, device, outcome, time.perf_counter() - start)

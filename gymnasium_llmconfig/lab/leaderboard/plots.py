@@ -58,8 +58,8 @@ def regret_vs_budget_png(
         color, marker = styles[agent]
         ax.plot(xs, means, marker=marker, color=color, label=agent, linewidth=1.8, markersize=5)
         if any(spread):
-            lower = [max(0.0, m - s) for m, s in zip(means, spread)]
-            upper = [min(1.0, m + s) for m, s in zip(means, spread)]
+            lower = [max(0.0, m - s) for m, s in zip(means, spread, strict=True)]
+            upper = [min(1.0, m + s) for m, s in zip(means, spread, strict=True)]
             ax.fill_between(xs, lower, upper, color=color, alpha=0.15, linewidth=0)
     if budgets:
         ax.set_xticks(sorted(budgets))
