@@ -8,7 +8,7 @@ equation 3, in [-1, 0]). See DESIGN.md for the full contract.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -18,7 +18,7 @@ from gymnasium_llmconfig.config_space import Config, InvalidConfig, format_value
 from gymnasium_llmconfig.curation import Demos, demonstrations
 from gymnasium_llmconfig.parsing import TOOL_NAME, parse_action
 from gymnasium_llmconfig.problem import Problem
-from gymnasium_llmconfig.prompt import CHARSET, format_mapping, render_prompt, to_charset
+from gymnasium_llmconfig.prompt import CHARSET, format_mapping, render_prompt, shorten, to_charset
 from gymnasium_llmconfig.registry import load_problem
 
 OnInvalid = Literal["terminate", "penalize", "ignore"]
@@ -27,6 +27,8 @@ ON_INVALID = ("terminate", "penalize", "ignore")
 MAX_TEXT_LENGTH = 262_144
 #: With on_invalid="ignore", an episode is cut after this many steps per unit of budget.
 IGNORE_STEP_FACTOR = 4
+#: Error messages (in the feedback and in ``info["error"]``) are cut to this many characters.
+MAX_ERROR_CHARS = 1_000
 
 
 def text_space() -> spaces.Text:
@@ -56,7 +58,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         problem: a ready :class:`Problem` (for tests and custom tables) instead of ``env_id``'s.
     """
 
-    metadata = {"render_modes": ["ansi", "human"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"]}
 
     def __init__(
         self,
@@ -99,10 +101,12 @@ class LLMConfigEnv(gym.Env[str, str]):
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
             raise ValueError(f"budget must be a positive integer, got {budget!r}")
         if self._transcript and not self._done:
-            raise RuntimeError("the budget can change only between episodes (before reset() or after the episode ended)")
+            raise RuntimeError(
+                "the budget can change only between episodes (before reset() or after the episode ended)")
         problem = self.problem
         self.budget = budget
-        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget, self._demonstrations)
+        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget,
+                             self._demonstrations)
         self._prompt = render_prompt(self.card, problem.describe_space())
 
     # -- gymnasium API -------------------------------------------------------------------------
@@ -176,6 +180,7 @@ class LLMConfigEnv(gym.Env[str, str]):
     def _invalid_step(
         self, config: Config | None, error: str, repeat: bool
     ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        error = shorten(error, MAX_ERROR_CHARS)
         terminated = truncated = False
         if self.on_invalid == "terminate":
             reward = -1.0 - self._return
@@ -225,7 +230,9 @@ class LLMConfigEnv(gym.Env[str, str]):
         info = self._info(config, valid=valid, repeat=repeat, outcome=outcome, error=error)
         return text, float(reward), terminated, truncated, info
 
-    def _info(self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any, error: str | None) -> dict[str, Any]:
+    def _info(
+        self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any, error: str | None
+    ) -> dict[str, Any]:
         problem = self.problem
         best = self._best_metric
         return {

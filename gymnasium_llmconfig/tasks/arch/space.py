@@ -18,6 +18,7 @@ as arrays of choice indices (no per-config Python objects on the hot path).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -525,10 +526,8 @@ class ArchConfigSpace(ConfigSpace):
             "bias": False,
         }
         if "bias" in values:
-            try:
+            with contextlib.suppress(InvalidConfig):
                 fixed["bias"] = self._param["bias"].snap(values["bias"])
-            except InvalidConfig:
-                pass
         try:
             return self.canonicalize(fixed)
         except InvalidConfig:  # pragma: no cover - fixed is built from the choices
@@ -563,14 +562,14 @@ def _as_number(item: Any) -> float | None:
     """A finite number from an int/float/numeric string (bools are not numbers); None otherwise."""
     if isinstance(item, bool) or item is None:
         return None
-    if isinstance(item, (int, float, np.integer, np.floating)):
-        value = float(item)
-    elif isinstance(item, str):
-        try:
+    try:
+        if isinstance(item, (int, float, np.integer, np.floating)):
+            value = float(item)
+        elif isinstance(item, str):
             value = float(item.strip())
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond float range, e.g. 10**400
         return None
     return value if math.isfinite(value) else None
 
