@@ -74,7 +74,7 @@ def main() -> None:
         outcome = run_benchmark(plan, out, workers=0, progress=False)
         print(f"played {outcome.played} episodes ({outcome.skipped} already done) in {outcome.wall_s:.1f} s")
         report = (out / "leaderboard.md").read_text()
-        print(report[:3000])
+        print("## Overall" + (report.partition("## Overall")[2].partition("\n## ")[0] or report))
         if args.out:
             print(f"full report: {out / 'leaderboard.md'}, {out / 'leaderboard.html'}")
 

@@ -25,9 +25,12 @@ from gymnasium_llmconfig.data import DataError
 IDENTITY_KEYS = ("env_id", "name", "role")
 
 
-def runs_of(env_id: str, rng: np.random.Generator) -> list[dict]:
-    """The configs to query: every run of a finite space, 200 sampled architectures otherwise."""
-    space = gymnasium_llmconfig.make(env_id).unwrapped.card.space
+def runs_of(env_id: str, reveal_names: bool, rng: np.random.Generator) -> list[dict]:
+    """The configs to query: every run of a finite space, 200 sampled architectures otherwise.
+
+    The env's card lists them, with parameter names revealed or withheld as the facade's are.
+    """
+    space = gymnasium_llmconfig.make(env_id, reveal_names=reveal_names).unwrapped.card.space
     return space.enumerate() if space.is_finite else [space.sample(rng) for _ in range(200)]
 
 
@@ -40,10 +43,11 @@ def tour(gym: LMConfigGym, task: str, quick: bool) -> None:
         env_id = gym.set_env(**metadata)  # by fidelity metadata, as in the paper; set_env(env_id) works too
         space = gym.show_configuration_space()
         names = [p["name"] for p in space["parameters"]]
-        results = [gym.query(config) for config in runs_of(env_id, np.random.default_rng(0))]
+        results = [gym.query(config) for config in runs_of(env_id, gym.reveal_names, np.random.default_rng(0))]
         best = min(results, key=lambda r: r["normalized_regret"])
         worst = max(results, key=lambda r: r["normalized_regret"])
-        print(f"{env_id} ({fidelity['role']}, {metadata}): parameters {names}, {len(results)} queried;")
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        print(f"{env_id} ({fidelity['role']}, {metadata}): {len(names)} parameters ({shown}), {len(results)} queried;")
         print(f"   best  {best['metric_name']} = {best['metric']:.4f} at {best['config']}")
         print(f"   worst {worst['metric_name']} = {worst['metric']:.4f} "
               f"(normalized regret {worst['normalized_regret']:.3f})")

@@ -6,12 +6,15 @@ observation inside the env's ``Text`` space.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import gymnasium
 import numpy as np
 import pytest
 from conftest import require_data
+from hypothesis import given
+from hypothesis import strategies as st
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
 from gymnasium_llmconfig.config_space import InvalidConfig, Parameter
@@ -39,6 +42,16 @@ def test_config_id_beyond_float_range_is_invalid(config_id: str) -> None:
 def test_number_text_that_overflows_or_is_complex_is_invalid(text: str) -> None:
     with pytest.raises(InvalidConfig, match="lr must be a number"):
         Parameter("lr", (0.001, 0.002)).snap(text)
+
+
+NUMBER_TEXT = st.text(alphabet=st.sampled_from("0123456789.eE+-*^/_,kKmMbBnaif "), max_size=40)
+
+
+@given(st.one_of(NUMBER_TEXT, st.integers(), st.floats(), st.text(max_size=40)))
+def test_snapping_any_number_or_text_is_a_choice_or_invalid_config(value: object) -> None:
+    parameter = Parameter("lr", (0.001, 0.002), rel_tol=0.02)
+    with contextlib.suppress(InvalidConfig):
+        assert parameter.snap(value) in (0.001, 0.002)
 
 
 def test_integer_beyond_float_range_is_invalid() -> None:
