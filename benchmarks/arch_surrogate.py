@@ -1,6 +1,7 @@
 """Speed of the Arch task per scale: weight conversion, pool build, single query, batch throughput.
 
-Run: ``python benchmarks/arch_surrogate.py [--data-dir DIR] [--queries N] [--batch N]``.
+Run: ``python benchmarks/arch_surrogate.py [--data-dir DIR] [--queries N] [--batch N] [--scales s,m,l] [--quick]``.
+``--quick`` times GPT-S only, 200 queries and a batch of 2,000 (seconds, for CI).
 The data dir defaults to ``$LLMCONFIG_DATA_DIR`` or ``../shared/llmconfig-data``
 beside the checkout. Everything is cached in a fresh temp folder, so the
 "cold" numbers include the one-time torch conversion and pool build.
@@ -30,7 +31,7 @@ def summarize(cfg: dict) -> str:
     """Width, depth, head/ratio composition and bias of one architecture, compactly."""
     def counts(values: list[int]) -> str:
         uniq, n = np.unique(values, return_counts=True)
-        return "/".join(f"{u}x{c}" for u, c in zip(uniq, n))
+        return "/".join(f"{u}x{c}" for u, c in zip(uniq, n, strict=True))
 
     return (f"d={cfg['embed_dim']} L={cfg['n_layer']} heads[{counts(cfg['heads'])}] "
             f"ratios[{counts(cfg['mlp_ratios'])}] bias={cfg['bias']}")
@@ -104,10 +105,19 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=Path(default), help="data mirror root (holds hwgpt/)")
     ap.add_argument("--queries", type=int, default=5000, help="single queries timed per scale")
     ap.add_argument("--batch", type=int, default=100_000, help="architectures in the throughput batch")
+    ap.add_argument("--scales", default="s,m,l", help="comma-separated scales (default s,m,l)")
+    ap.add_argument("--quick", action="store_true", help="GPT-S, 200 queries, a batch of 2,000")
     args = ap.parse_args()
+    if args.quick:
+        args.scales, args.queries, args.batch = "s", 200, 2_000
     data_dir = args.data_dir / "hwgpt"
+    scales = args.scales.split(",")
+    missing = [str(data_dir / f"perplexity_{s}.pt") for s in scales if not (data_dir / f"perplexity_{s}.pt").is_file()]
+    if missing:
+        ap.error(f"missing surrogate weights {', '.join(missing)}: pass --data-dir or set LLMCONFIG_DATA_DIR to the "
+                 "data mirror, or run `llmconfig data pull` for the hwgpt-perplexity sources")
     with tempfile.TemporaryDirectory(prefix="arch_bench_") as tmp:
-        results = [bench_scale(s, data_dir, Path(tmp), args.queries, args.batch) for s in ("s", "m", "l")]
+        results = [bench_scale(s, data_dir, Path(tmp), args.queries, args.batch) for s in scales]
 
     cols = [
         ("scale", "{}"), ("convert_ms", "{:.0f}"), ("npz_load_ms", "{:.1f}"), ("pool_build_ms", "{:.0f}"),

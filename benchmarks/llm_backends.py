@@ -3,6 +3,7 @@
     python benchmarks/llm_backends.py                     # packaged SmolLM2-135M GGUF, CPU, 1 thread
     python benchmarks/llm_backends.py --threads 4 --max-new-tokens 128 --json out.json
     python benchmarks/llm_backends.py --model /path/to/model --device cuda
+    python benchmarks/llm_backends.py --quick                     # 8 new tokens, one repeat (for CI)
 
 Measures, on the env's own task prompt: model load time, prefill time (one new
 token) and decode throughput (completion tokens / generate seconds, prefill
@@ -35,7 +36,7 @@ def task_prompt(env_id: str) -> list[dict[str, str]]:
         import gymnasium_llmconfig  # noqa: F401
 
         obs, _ = gymnasium.make(env_id, budget=2).reset(seed=0)
-    except Exception as exc:  # noqa: BLE001 - fall back to a synthetic prompt without the data
+    except Exception as exc:  # fall back to a synthetic prompt without the data
         print(f"(no env prompt: {exc.__class__.__name__}; using a synthetic one)", file=sys.stderr)
         obs = "Choose a learning rate and batch size. " * 40 + '\n{"name": "exec_config", "arguments": {...}}'
     return [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": obs}]
@@ -107,13 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--env", default="LLMConfig-Pretrain-N215M-D4B-v0", help="env whose prompt is used")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--quick", action="store_true", help="8 new tokens, one repeat")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.max_new_tokens, args.repeats = 8, 1
     os.environ.setdefault(
         "LLMCONFIG_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "llmconfig-data")
     )
+    from agents.llm import BackendUnavailable
+
+    try:
+        measured = bench_transformers(args)
+    except (BackendUnavailable, ImportError) as exc:
+        sys.exit(f"llm_backends.py: the transformers backend cannot run here: {exc}")
     results = {
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
-        "results": [bench_transformers(args), llama_cpp_status()],
+        "results": [measured, llama_cpp_status()],
     }
     print(json.dumps(results, indent=2))
     if args.json:

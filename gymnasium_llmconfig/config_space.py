@@ -348,7 +348,7 @@ class FiniteConfigSpace(ConfigSpace):
             idx = int(raw)
             if idx != float(raw):
                 raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidConfig(f"{CONFIG_ID_KEY} must be an integer, got {raw!r}") from None
         if not 0 <= idx < len(self._configs):
             raise InvalidConfig(f"{CONFIG_ID_KEY}={idx} is out of range 0..{len(self._configs) - 1}")
@@ -446,12 +446,15 @@ def _parse_number(name: str, value: Any) -> float:
     if isinstance(value, bool):
         raise InvalidConfig(f"{name} must be a number, got {value!r}")
     if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise InvalidConfig(f"{name} must be finite, got an integer too large for a float") from None
     elif isinstance(value, str):
         text = value.strip().replace("_", "").replace(",", "")
         try:
             number = _parse_number_text(text)
-        except ValueError:
+        except (ValueError, OverflowError, ZeroDivisionError):
             raise InvalidConfig(f"{name} must be a number, got {value!r}") from None
     else:
         raise InvalidConfig(f"{name} must be a number, got {type(value).__name__}")
@@ -466,7 +469,10 @@ def _parse_number_text(text: str) -> float:
     for pow_sign in ("**", "^"):
         if pow_sign in lowered:
             base, _, exp = lowered.partition(pow_sign)
-            return float(base) ** float(exp)
+            power = float(base) ** float(exp)
+            if isinstance(power, complex):  # a negative base to a fractional power
+                raise ValueError(f"{text} is not a real number")
+            return power
     if "/" in lowered:
         num, _, den = lowered.partition("/")
         return float(num) / float(den)

@@ -19,7 +19,7 @@ from gymnasium_llmconfig.curation import Demos, demonstrations
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.parsing import TOOL_NAME, parse_action
 from gymnasium_llmconfig.problem import Problem
-from gymnasium_llmconfig.prompt import CHARSET, format_mapping, render_prompt, to_charset
+from gymnasium_llmconfig.prompt import CHARSET, format_mapping, render_prompt, shorten, to_charset
 from gymnasium_llmconfig.registry import load_problem
 
 OnInvalid = Literal["terminate", "penalize", "ignore"]
@@ -28,6 +28,8 @@ ON_INVALID = ("terminate", "penalize", "ignore")
 MAX_TEXT_LENGTH = 262_144
 #: With on_invalid="ignore", an episode is cut after this many steps per unit of budget.
 IGNORE_STEP_FACTOR = 4
+#: Error messages (in the feedback and in ``info["error"]``) are cut to this many characters.
+MAX_ERROR_CHARS = 1_000
 
 
 def text_space() -> spaces.Text:
@@ -181,6 +183,7 @@ class LLMConfigEnv(gym.Env[str, str]):
     def _invalid_step(
         self, config: Config | None, error: str, repeat: bool
     ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        error = shorten(error, MAX_ERROR_CHARS)
         terminated = truncated = False
         if self.on_invalid == "terminate":
             reward = -1.0 - self._return

@@ -20,6 +20,11 @@ TOOL_NAME = "exec_config"
 #: Only the tail of very long texts is scanned: the answer comes last, and this bounds the cost.
 MAX_SCAN_CHARS = 20_000
 _MAX_CANDIDATES = 512
+#: The Python-literal fallback looks for a closing brace at most this far from an opening one...
+_BRACE_WINDOW = 4000
+#: ...and at most this many characters in all per action, so that text full of unclosed braces
+#: (``{{{{...``) costs a few milliseconds, not 512 windows of 4,000 steps (0.2 s).
+_BRACE_BUDGET = 20_000
 _DECODER = json.JSONDecoder()
 
 
@@ -52,9 +57,11 @@ def _scan(text: str) -> ParsedAction:
     found: list[tuple[Any, str]] = []
     pos = text.find("{")
     attempts = 0
+    brace_budget = _BRACE_BUDGET
     while pos != -1 and attempts < _MAX_CANDIDATES:
         attempts += 1
-        obj, end, form = _decode_at(text, pos)
+        obj, end, form, scanned = _decode_at(text, pos, min(_BRACE_WINDOW, brace_budget))
+        brace_budget -= scanned
         if obj is not None:
             found.append((obj, form))
             pos = text.find("{", end)
@@ -73,28 +80,30 @@ def _scan(text: str) -> ParsedAction:
     )
 
 
-def _decode_at(text: str, pos: int) -> tuple[Any, int, str]:
+def _decode_at(text: str, pos: int, window: int) -> tuple[Any, int, str, int]:
+    """(object or None, where to look next, form, characters the Python fallback scanned)."""
     try:
         obj, end = _DECODER.raw_decode(text, pos)
-        return obj, end, "json"
+        return obj, end, "json", 0
     except ValueError:
         pass
-    end = _matching_brace(text, pos)
+    end = _matching_brace(text, pos, window)
     if end == -1:
-        return None, pos + 1, ""
+        return None, pos + 1, "", window
     try:
         with warnings.catch_warnings():  # stray backslashes in free text are not the agent's problem
             warnings.simplefilter("ignore")
             obj = ast.literal_eval(text[pos : end + 1])
     except (ValueError, SyntaxError, MemoryError, TypeError, RecursionError):
-        return None, pos + 1, ""
-    return (obj, end + 1, "python") if isinstance(obj, dict) else (None, pos + 1, "")
+        return None, pos + 1, "", end + 1 - pos
+    return (obj, end + 1, "python", end + 1 - pos) if isinstance(obj, dict) else (None, pos + 1, "", end + 1 - pos)
 
 
-def _matching_brace(text: str, start: int) -> int:
+def _matching_brace(text: str, start: int, window: int) -> int:
+    """Index of the brace closing ``text[start]`` within ``window`` characters, or -1."""
     depth = 0
     quote = ""
-    for i in range(start, min(len(text), start + 4000)):
+    for i in range(start, min(len(text), start + window)):
         ch = text[i]
         if quote:
             if ch == quote and text[i - 1] != "\\":
@@ -122,7 +131,7 @@ def _from_object(obj: Any, form: str) -> ParsedAction:
         if isinstance(args, str):
             try:
                 args = json.loads(args)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return ParsedAction(None, f"the {TOOL_NAME} arguments are not valid JSON")
         if not isinstance(args, dict):
             return ParsedAction(None, f"the {TOOL_NAME} arguments must be a JSON object of parameter values")

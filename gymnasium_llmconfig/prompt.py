@@ -29,6 +29,16 @@ def to_charset(text: str) -> str:
     return _OUTSIDE_CHARSET.sub("?", text)
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out.
+
+    Error messages quote the proposal; a 1 MB key must not make feedback too long for the Text space.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
 def format_mapping(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
 
@@ -54,9 +64,11 @@ def render_prompt(card: TaskCard, space_text: str) -> str:
         parts.append(fid.description)
     for demo in card.demonstrations:
         parts.append("")
-        parts.append(f"Results from a lower-fidelity experiment: {demo.fidelity.name} ({format_mapping(demo.fidelity.metadata)}):")
+        parts.append(f"Results from a lower-fidelity experiment: {demo.fidelity.name} "
+                     f"({format_mapping(demo.fidelity.metadata)}):")
         for rank, (config, value) in enumerate(demo.configs, start=1):
             parts.append(f"  {rank}. {card.space.canonical_text(config)} -> {task.metric_name} = {format_value(value)}")
+    shown = ", ".join(f'"{n}": ...' for n in card.space.names[:4]) + (", ..." if len(card.space.names) > 4 else "")
     parts += [
         "",
         "Configuration space:",
@@ -68,7 +80,7 @@ def render_prompt(card: TaskCard, space_text: str) -> str:
         "# Instructions",
         "Think step by step about which configuration is most promising given the context and the "
         "results so far, then run it by calling the tool exactly once per turn:",
-        f'{{"name": "{TOOL_NAME}", "arguments": {{{", ".join(f"{chr(34)}{n}{chr(34)}: ..." for n in card.space.names[:4])}{", ..." if len(card.space.names) > 4 else ""}}}}}',
+        f'{{"name": "{TOOL_NAME}", "arguments": {{{shown}}}}}',
         "A plain JSON object of parameter values is accepted too. Propose a different configuration in every trial.",
     ]
     return to_charset("\n".join(parts))

@@ -15,7 +15,7 @@ from gymnasium import spaces
 
 from gymnasium_llmconfig.config_space import Config, InvalidConfig
 from gymnasium_llmconfig.parsing import parse_action
-from gymnasium_llmconfig.prompt import to_charset
+from gymnasium_llmconfig.prompt import shorten, to_charset
 
 Metric = Literal["lcs", "numeric"]
 #: The space's name of each metric (``"lcs"`` is the paper's name for the substring rule).
@@ -70,9 +70,7 @@ class MostSimilarConfig(gym.Wrapper[str, str, str, str], gym.utils.RecordConstru
             observation, reward, terminated, truncated, info = self.env.step(action)
             return observation, reward, terminated, truncated, {**info, "original_action": None}
         observation, reward, terminated, truncated, info = self.env.step(self.space.canonical_text(matched))
-        if len(reason) > _REASON_CHARS:
-            reason = reason[:_REASON_CHARS] + "..."
-        note = to_charset(f"Your proposal is not a valid configuration ({reason}); "
+        note = to_charset(f"Your proposal is not a valid configuration ({shorten(reason, _REASON_CHARS)}); "
                           "the most similar valid configuration was run instead.\n")
         if len(note) + len(observation) <= self.observation_space.max_length:
             observation = note + observation

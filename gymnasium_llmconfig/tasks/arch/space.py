@@ -601,14 +601,14 @@ def _as_number(item: Any) -> float | None:
     """A finite number from an int/float/numeric string (bools are not numbers); None otherwise."""
     if isinstance(item, bool) or item is None:
         return None
-    if isinstance(item, (int, float, np.integer, np.floating)):
-        value = float(item)
-    elif isinstance(item, str):
-        try:
+    try:
+        if isinstance(item, (int, float, np.integer, np.floating)):
+            value = float(item)
+        elif isinstance(item, str):
             value = float(item.strip())
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond float range, e.g. 10**400
         return None
     return value if math.isfinite(value) else None
 
