@@ -8,7 +8,7 @@ equation 3, in [-1, 0]). See DESIGN.md for the full contract.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -27,6 +27,19 @@ ON_INVALID = ("terminate", "penalize", "ignore")
 MAX_TEXT_LENGTH = 262_144
 #: With on_invalid="ignore", an episode is cut after this many steps per unit of budget.
 IGNORE_STEP_FACTOR = 4
+
+
+class InvalidBudget(gym.error.Error, ValueError):
+    """A budget ``T`` outside 1, 2, ...: raised as ``gymnasium.make`` is called, like Gymnasium's own errors."""
+
+
+def check_budget(budget: object, env_id: str | None) -> int:
+    """``budget`` if it is a valid number of trials, else :class:`InvalidBudget` naming the allowed range."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        where = f" for {env_id}" if env_id else ""
+        raise InvalidBudget(f"budget={budget!r} is not allowed{where}: the budget is the number of trials T, "
+                            "an integer >= 1 (the paper uses 1 to 5), e.g. gymnasium.make(env_id, budget=5)")
+    return budget
 
 
 def text_space() -> spaces.Text:
@@ -56,7 +69,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         problem: a ready :class:`Problem` (for tests and custom tables) instead of ``env_id``'s.
     """
 
-    metadata = {"render_modes": ["ansi", "human"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"]}
 
     def __init__(
         self,
@@ -72,6 +85,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         problem: Problem | None = None,
         render_mode: str | None = None,
     ):
+        check_budget(budget, env_id)
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -96,13 +110,14 @@ class LLMConfigEnv(gym.Env[str, str]):
         The env is the one holder of ``T`` (``BudgetTruncation`` reads and sets it
         here); it can change only between episodes.
         """
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise ValueError(f"budget must be a positive integer, got {budget!r}")
+        check_budget(budget, self.problem.env_id)
         if self._transcript and not self._done:
-            raise RuntimeError("the budget can change only between episodes (before reset() or after the episode ended)")
+            raise RuntimeError("the budget can change only between episodes "
+                               "(before reset() or after the episode ended)")
         problem = self.problem
         self.budget = budget
-        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget, self._demonstrations)
+        self.card = TaskCard(problem.env_id, problem.task, problem.fidelity, problem.space, budget,
+                             self._demonstrations)
         self._prompt = render_prompt(self.card, problem.describe_space())
 
     # -- gymnasium API -------------------------------------------------------------------------
@@ -225,7 +240,8 @@ class LLMConfigEnv(gym.Env[str, str]):
         info = self._info(config, valid=valid, repeat=repeat, outcome=outcome, error=error)
         return text, float(reward), terminated, truncated, info
 
-    def _info(self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any, error: str | None) -> dict[str, Any]:
+    def _info(self, config: Config | None, *, valid: bool, repeat: bool, outcome: Any,
+              error: str | None) -> dict[str, Any]:
         problem = self.problem
         best = self._best_metric
         return {

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.random_search import RandomSearch
-from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.lab.leaderboard.runner import (
     AgentSpec,
     BenchmarkPlan,
@@ -117,6 +117,7 @@ def test_module_class_agent_runs_through_the_cli_on_ray_and_fit_sees_no_high_env
     (["--agents", "no_such_module:Agent"], "cannot import module 'no_such_module'"),
     (["--agents", "random", "--budgets", "0-2"], "budgets must be positive"),
     (["--agents", "random", "--budgets", "two"], "budgets must look like"),
+    (["--agents", "random", "--budgets", "9-1"], "budget range '9-1' is descending; write it low to high, e.g. 1-9"),
     (["--agents", "random", "--agent-arg", "lr"], "--agent-arg must be key=value"),
     (["--agents", "random", "--agent-arg", "temperature=0.5"], "does not accept arguments ['temperature']"),
     (["--agents", "random", "--suite", "l2x"], "l2x"),

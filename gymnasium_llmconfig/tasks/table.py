@@ -39,7 +39,8 @@ class ListedTableProblem(TableProblem):
             header = [f"Parameters: {', '.join(self.space.names)}; each is the {params[0].description}."]
         else:
             header = [f"- {p.name}: {p.description}" for p in params]
-        lines = header + [
+        lines = [
+            *header,
             f"Only these {len(self.space)} configurations were run (zero entries omitted); propose one of them,",
             f'either by its values or as {{"{CONFIG_ID_KEY}": k}} for the k-th:',
         ]
@@ -66,7 +67,7 @@ def build_problem(
 
     params, columns = _parameters(task, frame, reveal_names)
     configs = [
-        {p["shown"]: _coerce(p, value) for p, value in zip(params, row)}
+        {p["shown"]: _coerce(p, value) for p, value in zip(params, row, strict=True)}
         for row in frame[columns].itertuples(index=False, name=None)
     ]
     space = FiniteConfigSpace(_with_choices(params, configs), _unique(configs, fidelity))
@@ -75,7 +76,8 @@ def build_problem(
     details = frame[[c for c, _ in detail_cols]].to_dict("records") if detail_cols else [{}] * len(frame)
     metrics = frame[metric_column].to_numpy(dtype=float)
     outcomes = [
-        Outcome(float(m), {name: _plain(d[col]) for col, name in detail_cols}) for m, d in zip(metrics, details)
+        Outcome(float(m), {name: _plain(d[col]) for col, name in detail_cols})
+        for m, d in zip(metrics, details, strict=True)
     ]
     info = task.info(reveal_names, metric_name, direction, metric_desc)
     fid = fidelity.info(reveal_names)
@@ -173,13 +175,15 @@ def _parameters(task: TaskSpec, frame: pd.DataFrame, reveal: bool) -> tuple[list
         matched = [(c, m) for c in frame.columns if (m := regex.match(c))]
         for i, (column, match) in enumerate(matched, start=1):
             spec = {k: v for k, v in pattern.items() if k not in ("regex", "alias")}
-            spec.update(column=column, name=match.group(1), alias=str(pattern.get("alias", "{name}")).format(i=i, name=match.group(1)))
+            alias = str(pattern.get("alias", "{name}")).format(i=i, name=match.group(1))
+            spec.update(column=column, name=match.group(1), alias=alias)
             specs.append(spec)
     if not specs:
         raise RegistryError(f"{task.origin}: table task {task.name!r} declares no parameters")
     for spec in specs:
         if spec.get("column", spec.get("name")) not in frame.columns:
-            raise RegistryError(f"{task.origin}: task {task.name!r} parameter column {spec.get('column')!r} not in data")
+            raise RegistryError(f"{task.origin}: task {task.name!r} parameter column {spec.get('column')!r} "
+                                "not in data")
         spec["shown"] = spec["name"] if reveal or "alias" not in spec else spec["alias"]
     return specs, [s.get("column", s["name"]) for s in specs]
 
@@ -208,7 +212,7 @@ def _with_choices(specs: Sequence[Mapping[str, Any]], configs: Sequence[Mapping[
                 description=str(spec.get("description", "")),
                 kind=str(spec.get("kind", "float")),
                 log=bool(spec.get("log", False)),
-                rel_tol=float(spec.get("rel_tol", 0.0)),
+                rel_tol=float(spec["rel_tol"]) if "rel_tol" in spec else None,
                 abs_tol=float(spec.get("abs_tol", 0.0)),
                 unit=str(spec.get("unit", "")),
                 default=spec.get("default"),

@@ -348,6 +348,9 @@ def parse_budgets(text: str) -> list[int]:
             values = range(int(low), int(high) + 1) if sep else [int(part)]
         except ValueError:
             raise ValueError(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
+        if sep and not values:
+            raise ValueError(f"budget range {part!r} is descending; write it low to high, "
+                             f"e.g. {high.strip()}-{low.strip()}")
         out.extend(values)
     if not out or min(out) < 1:
         raise ValueError(f"budgets must be positive integers, got {text!r}")
