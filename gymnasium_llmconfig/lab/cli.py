@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gymnasium_llmconfig import data
-from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.registry import load_problem, load_registry
 
 app = typer.Typer(help="Gymnasium envs for configuring expensive LLM experiments from real runs.", no_args_is_help=True)
@@ -158,9 +160,23 @@ def _all_sources() -> list[data.DataSource]:
 
 
 DEFAULT_AGENTS = "random,topk,optuna-tpe,gp-bo,fsbo,nap,fidelity-transfer"
+RESUME_HINT = "Interrupted: re-run the same command to resume."
+
+
+def _resumable(command: Callable[..., None]) -> Callable[..., None]:
+    """Ctrl-C before the runner takes it over (imports, argument checks) still ends with exit 130 and the hint."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except KeyboardInterrupt:
+            console.print(RESUME_HINT, highlight=False)
+            raise typer.Exit(130) from None
+    return run
 
 
 @app.command("bench")
+@_resumable
 def bench(
     suite: Annotated[str, typer.Option(help="Suite whose test envs are played (`llmconfig suites`).")] = "l2h",
     agents: Annotated[str, typer.Option(help="Comma-separated agents: names (`llmconfig agents`), "
@@ -201,7 +217,7 @@ def bench(
             outcome = run_benchmark(plan, out, workers=workers, address=address, progress=progress)
     except (KeyError, ValueError, data.DataError) as exc:
         raise fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)) from None
-    state = "Interrupted: re-run the same command to resume." if outcome.interrupted else "Done."
+    state = RESUME_HINT if outcome.interrupted else "Done."
     console.print(f"{state} Played {outcome.played} episodes, {outcome.skipped} already in {out}; "
                   f"{outcome.wall_s:.1f} s. Report: {outcome.report['markdown']} and {outcome.report['html']}",
                   highlight=False)

@@ -9,14 +9,22 @@ as a Ray task and appends each finished episode to the results store as it
 arrives. Workers build an agent once and reuse it across episodes: the agent
 protocol's ``reset`` starts a clean episode. ``workers=0`` plays in the
 driver process, without Ray (for debugging and quick tests).
+
+Ctrl-C (SIGINT) stops a run cleanly: the first one interrupts, in-flight
+tasks are cancelled and drained for a moment, Ray is shut down (no agents
+left running) and the report of what finished is written; further Ctrl-Cs
+during that shutdown are absorbed so that it always completes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +56,8 @@ if TYPE_CHECKING:
 INSTALLED_AGENT_PACKAGES = ("agents", "gymnasium_llmconfig", "wrappers")
 #: Environment variables a worker needs to find the same data, cache and registry as the driver.
 FORWARDED_ENV = ("LLMCONFIG_DATA_DIR", "LLMCONFIG_CACHE_DIR", "LLMCONFIG_REGISTRY")
+#: Seconds an interrupted run waits for its cancelled tasks to end before shutting Ray down.
+DRAIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -112,21 +122,22 @@ def run_benchmark(
     planned = {label: _keys(label, test_envs, plan) for label in agents}
     pending = {label: [key for key in keys if key not in done] for label, keys in planned.items()}
     skipped = sum(map(len, planned.values())) - sum(map(len, pending.values()))
-    played, interrupted = 0, False
-    with store.appender() as log, _executor(workers, address) as executor, _progress(progress) as bar:
-        task = bar.add_task("episodes", total=sum(map(len, pending.values())))
-        running: dict[Any, tuple[str, Any]] = {}
-        for label, job in agents.items():
-            if not pending[label]:
-                continue
-            if job.learns:
-                job.fitted = store.load_fitted(label)
-                if job.fitted is None:
-                    bar.update(task, description=f"fitting {', '.join(j for j, a in agents.items() if a.learns)}")
-                    running[executor.submit(_fit, job.blob(), list(suite.train))] = ("fit", label)
+    played, total = 0, sum(map(len, pending.values()))
+    with _first_interrupt_only():
+        with contextlib.suppress(KeyboardInterrupt), store.appender() as log, \
+                _executor(workers, address) as executor, _progress(progress) as bar:
+            task = bar.add_task("episodes", total=total)
+            running: dict[Any, tuple[str, Any]] = {}
+            for label, job in agents.items():
+                if not pending[label]:
                     continue
-            _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
-        try:
+                if job.learns:
+                    job.fitted = store.load_fitted(label)
+                    if job.fitted is None:
+                        bar.update(task, description=f"fitting {', '.join(j for j, a in agents.items() if a.learns)}")
+                        running[executor.submit(_fit, job.blob(), list(suite.train))] = ("fit", label)
+                        continue
+                _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
             for handle, result in executor.as_completed(running):
                 kind, payload = running.pop(handle)
                 if kind == "fit":
@@ -138,18 +149,33 @@ def run_benchmark(
                 played += 1
                 bar.update(task, advance=1, description=result["agent"])
                 if stop_after is not None and played >= stop_after:
-                    interrupted = True
                     break
-        except KeyboardInterrupt:
-            interrupted = True
-        if interrupted:
-            executor.cancel(running)
-    wall = time.perf_counter() - start
-    rows = store.rows()
-    report = write_report(rows, store.out, run_info={"suite": plan.suite, "wall_s": wall,
-                                                     "workers": workers if workers is not None else "all cores"})
-    return BenchmarkOutcome(played, skipped, wall, report, interrupted)
+        wall = time.perf_counter() - start
+        report = write_report(store.rows(), store.out, run_info={
+            "suite": plan.suite, "wall_s": wall, "workers": workers if workers is not None else "all cores"})
+    return BenchmarkOutcome(played, skipped, wall, report, interrupted=played < total)
 
+
+@contextlib.contextmanager
+def _first_interrupt_only() -> Iterator[None]:
+    """The first Ctrl-C raises KeyboardInterrupt; later ones are absorbed so that the clean stop it starts
+    (cancel, drain, ``ray.shutdown()``, report) always completes instead of leaving Ray processes behind."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
+    interrupted = False
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 def _test_envs(plan: BenchmarkPlan, suite_test: Sequence[str]) -> list[str]:
     if plan.envs is None:
@@ -265,9 +291,6 @@ class _Executor:
     def as_completed(self, running: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
         raise NotImplementedError
 
-    def cancel(self, running: Mapping[Any, Any]) -> None:
-        """Drop the work not finished yet."""
-
     def __enter__(self) -> Self:
         return self
 
@@ -293,38 +316,51 @@ class _Call:
 
 
 class _RayExecutor(_Executor):
-    """One Ray task per call; results as they finish."""
+    """One Ray task per call; results as they finish. Leaving it cancels what is still in flight, drains it
+    for up to :data:`DRAIN_S` seconds and shuts Ray down, also when Ray's start-up itself is interrupted."""
 
     def __init__(self, workers: int | None, address: str | None):
         import ray
 
         self.ray = ray
+        self._in_flight: set[Any] = set()
         env_vars = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         runtime_env = {"env_vars": env_vars} if env_vars else None
-        if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     runtime_env=runtime_env, object_store_memory=256 * 1024**2, logging_level="ERROR")
+        try:
+            if address:
+                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
+            else:
+                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                         runtime_env=runtime_env, object_store_memory=256 * 1024**2, logging_level="ERROR")
+        except BaseException:
+            ray.shutdown()
+            raise
         self._remote = {fn: ray.remote(num_cpus=1)(fn) for fn in (_fit, _play)}
 
     def share(self, blob: bytes) -> Any:
         return self.ray.put(blob)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self._remote[fn].remote(*args)
+        ref = self._remote[fn].remote(*args)
+        self._in_flight.add(ref)
+        return ref
 
     def as_completed(self, running: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
         while running:
             ready, _ = self.ray.wait(list(running), num_returns=1)
-            yield ready[0], self.ray.get(ready[0])
-
-    def cancel(self, running: Mapping[Any, Any]) -> None:
-        for ref in running:
-            self.ray.cancel(ref, force=True)
+            result = self.ray.get(ready[0])
+            self._in_flight.discard(ready[0])
+            yield ready[0], result
 
     def __exit__(self, *exc: object) -> None:
-        self.ray.shutdown()
+        try:
+            refs = list(self._in_flight)
+            for ref in refs:
+                self.ray.cancel(ref)  # a KeyboardInterrupt in the task; force=True would kill its worker
+            if refs:
+                self.ray.wait(refs, num_returns=len(refs), timeout=DRAIN_S)
+        finally:
+            self.ray.shutdown()
 
 
 def _executor(workers: int | None, address: str | None) -> _Executor:
