@@ -10,11 +10,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from agents.llm.backend import BackendUnavailable
 from gymnasium_llmconfig import data
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.extras import install_hint
 from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.registry import load_problem, load_registry
 
@@ -27,11 +30,49 @@ console = Console()
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a user-facing error (no traceback) and return the exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # "[bench]" is text, not markup
     return typer.Exit(code)
 
 
+RESUME_HINT = "Interrupted: re-run the same command to resume."
+
+
+def _user_facing(prefer_extra: str | None = None, resumable: bool = False,
+                 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Turn what a user can fix into one line: a missing optional dependency (the extra to install,
+    ``prefer_extra`` first) and, for a ``resumable`` command, Ctrl-C (exit 130 and the resume hint, also
+    before the runner takes Ctrl-C over)."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                command(*args, **kwargs)
+            except KeyboardInterrupt:
+                if not resumable:
+                    raise
+                console.print(RESUME_HINT, highlight=False)
+                raise typer.Exit(130) from None
+            except (ImportError, BackendUnavailable) as exc:
+                message = _missing_dependency(exc, prefer_extra)
+                if message is None:
+                    raise
+                raise fail(message) from None
+        return run
+    return decorate
+
+
+def _missing_dependency(error: BaseException, prefer_extra: str | None) -> str | None:
+    """The install hint for the first missing optional module in ``error``'s chain; a backend's own message."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ImportError) and (hint := install_hint(cause, prefer_extra)):
+            return hint
+        cause = cause.__cause__ or cause.__context__
+    return str(error) if isinstance(error, BackendUnavailable) else None
+
+
 @app.command("envs")
+@_user_facing()
 def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pretrain).")] = None) -> None:
     """List env ids with task, fidelity, role, number of configs, best and worst value."""
     registry = load_registry()
@@ -77,6 +118,7 @@ def suites() -> None:
 
 
 @app.command("play")
+@_user_facing()
 def play(
     env_id: Annotated[str, typer.Argument(help="An env id from `llmconfig envs`.")],
     budget: Annotated[int, typer.Option(min=1, help="Number of trials.")] = 5,
@@ -160,23 +202,8 @@ def _all_sources() -> list[data.DataSource]:
 
 
 DEFAULT_AGENTS = "random,topk,optuna-tpe,gp-bo,fsbo,nap,fidelity-transfer"
-RESUME_HINT = "Interrupted: re-run the same command to resume."
-
-
-def _resumable(command: Callable[..., None]) -> Callable[..., None]:
-    """Ctrl-C before the runner takes it over (imports, argument checks) still ends with exit 130 and the hint."""
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        try:
-            command(*args, **kwargs)
-        except KeyboardInterrupt:
-            console.print(RESUME_HINT, highlight=False)
-            raise typer.Exit(130) from None
-    return run
-
-
 @app.command("bench")
-@_resumable
+@_user_facing(prefer_extra="bench", resumable=True)
 def bench(
     suite: Annotated[str, typer.Option(help="Suite whose test envs are played (`llmconfig suites`).")] = "l2h",
     agents: Annotated[str, typer.Option(help="Comma-separated agents: names (`llmconfig agents`), "
@@ -226,6 +253,7 @@ def bench(
 
 
 @app.command("report")
+@_user_facing()
 def report(out: Annotated[Path, typer.Argument(help="A results directory written by `llmconfig bench`.")]) -> None:
     """Rebuild the leaderboard report (markdown, HTML, plots) from stored results."""
     from gymnasium_llmconfig.lab.leaderboard.report import write_report

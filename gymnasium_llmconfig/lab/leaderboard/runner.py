@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -44,10 +44,12 @@ from rich.progress import (
 
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
+from gymnasium_llmconfig import data
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.lab.leaderboard.report import write_report
 from gymnasium_llmconfig.lab.leaderboard.store import EpisodeKey, ResultStore
 from gymnasium_llmconfig.metrics import episode_result
+from gymnasium_llmconfig.registry import load_registry
 
 if TYPE_CHECKING:
     from typing import Self
@@ -115,10 +117,16 @@ def run_benchmark(
     start = time.perf_counter()
     suite = resolve_suite(plan.suite)
     test_envs = _test_envs(plan, suite.test)
+    data.require(_sources([*suite.train, *test_envs]), needed_by=f"The {plan.suite!r} suite")
     store = ResultStore(out)
     store.check_settings({"suite": plan.suite, "env_kwargs": dict(plan.env_kwargs)})
     done = store.done()
-    agents = {spec.label: _AgentJob(spec) for spec in plan.agents}
+    jobs = [_AgentJob(spec) for spec in plan.agents]
+    agents = {job.label: job for job in jobs}
+    if len(agents) < len(jobs):
+        labels = [job.label for job in jobs]
+        raise ValueError(f"two agents would be stored under the same name ({', '.join(sorted(labels))}); "
+                         "give your agent class its own `name` attribute or pass different arguments")
     planned = {label: _keys(label, test_envs, plan) for label in agents}
     pending = {label: [key for key in keys if key not in done] for label, keys in planned.items()}
     skipped = sum(map(len, planned.values())) - sum(map(len, pending.values()))
@@ -187,6 +195,13 @@ def _test_envs(plan: BenchmarkPlan, suite_test: Sequence[str]) -> list[str]:
     return list(plan.envs)
 
 
+def _sources(env_ids: Sequence[str]) -> list[data.DataSource]:
+    """Every source of the tasks these envs belong to (demos and fits read their other fidelities too)."""
+    registry = load_registry()
+    tasks = {registry.env(env_id)[0].name: registry.env(env_id)[0] for env_id in env_ids}
+    return list({s.name: s for task in tasks.values() for s in task.sources.values()}.values())
+
+
 def _keys(label: str, envs: Sequence[str], plan: BenchmarkPlan) -> list[EpisodeKey]:
     return [(label, e, int(b), int(s)) for e in envs for b in plan.budgets for s in plan.seeds]
 
@@ -197,6 +212,7 @@ class _AgentJob:
     def __init__(self, spec: AgentSpec):
         factory, implied = resolve_agent(spec.reference)
         self.factory, self.kwargs = factory, {**implied, **spec.kwargs}
+        self.label = _label(spec, factory)
         check_arguments(spec.reference, factory, self.kwargs)  # fail before anything runs, build nothing heavy
         self.learns = callable(getattr(factory, "fit", None))
         _ship_by_value_if_local(factory)
@@ -205,6 +221,13 @@ class _AgentJob:
     def blob(self) -> bytes:
         """What a worker needs to get this agent: the fitted agent, or the recipe to build it."""
         return self.fitted if self.fitted is not None else cloudpickle.dumps((self.factory, self.kwargs))
+
+
+def _label(spec: AgentSpec, factory: Callable[..., Any]) -> str:
+    """A ``module:Class`` agent is stored under the ``name`` its class declares (``my_agents:Mine`` -> ``mine``);
+    an inherited name is not used, so a subclass of ``RandomSearch`` is never taken for ``random``."""
+    own = vars(factory).get("name") if ":" in spec.reference and isinstance(factory, type) else None
+    return replace(spec, reference=own).label if isinstance(own, str) and own else spec.label
 
 
 def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
@@ -348,7 +371,10 @@ class _RayExecutor(_Executor):
     def as_completed(self, running: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
         while running:
             ready, _ = self.ray.wait(list(running), num_returns=1)
-            result = self.ray.get(ready[0])
+            try:
+                result = self.ray.get(ready[0])
+            except self.ray.exceptions.RayTaskError as error:
+                raise error.cause from None  # the worker's own error, not Ray's wrapped traceback
             self._in_flight.discard(ready[0])
             yield ready[0], result
 
