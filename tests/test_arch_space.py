@@ -78,7 +78,7 @@ def slipped(draw: st.DrawFn) -> tuple[ArchConfigSpace, dict, dict]:
             values = values + draw(st.lists(st.integers(1, 64), min_size=1, max_size=5))
         elif change == "perturb":
             i = draw(st.integers(0, len(values) - 1))
-            values = values[:i] + [draw(st.integers(-5, 100))] + values[i + 1 :]
+            values = [*values[:i], draw(st.integers(-5, 100)), *values[i + 1 :]]
         elif change == "scalar":
             values = values[0]
         elif change == "string":
@@ -99,7 +99,7 @@ def slipped(draw: st.DrawFn) -> tuple[ArchConfigSpace, dict, dict]:
 @FAST
 @given(slipped())
 def test_nearest_valid_of_a_slip_is_valid(case: tuple[ArchConfigSpace, dict, dict]) -> None:
-    space, cfg, raw = case
+    space, _cfg, raw = case
     fixed = space.nearest_valid(raw)
     assert fixed is not None
     assert space.canonicalize(fixed) == fixed
@@ -147,8 +147,9 @@ def test_invalid_messages_name_problem_and_allowed_values() -> None:
         space.canonicalize({**{k: v for k, v in good.items() if k != "n_layer"}, "n_layers": 10})
     with pytest.raises(InvalidConfig, match="bias must be true or false"):
         space.canonicalize({**good, "bias": "maybe"})
+    assert space.canonicalize({**good, "heads": 4}) == good  # one number means it for every layer
     with pytest.raises(InvalidConfig, match="must be a list of 10 integers"):
-        space.canonicalize({**good, "heads": 4})
+        space.canonicalize({**good, "heads": {"all": 4}})
     with pytest.raises(InvalidConfig, match="GPT-S"):
         space.canonicalize({**good, "scale": "l"})
     assert space.canonicalize({**good, "scale": "GPT-S"}) == good

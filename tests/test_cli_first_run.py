@@ -89,3 +89,39 @@ def test_agent_module_that_is_nowhere_says_where_it_was_looked_for(tmp_path: Pat
                      f"in the current directory ({tmp_path}), on PYTHONPATH or among installed packages.") \
         in _squashed(result.output)
     assert "pip install" not in result.output
+
+
+def test_envs_and_data_status_say_where_data_is_looked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMCONFIG_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("LLMCONFIG_CACHE_DIR", str(tmp_path / "cache"))
+    envs = CliRunner().invoke(cli.app, ["envs", "--task", "Pretrain"])
+    assert envs.exit_code == 0 and "data missing" in envs.output
+    assert _squashed(f"$LLMCONFIG_DATA_DIR={tmp_path / 'nowhere'}, which does not exist.") in _squashed(envs.output)
+    assert "Fix: `llmconfig data pull` downloads the missing files" in _one_line(envs.output)
+    monkeypatch.delenv("LLMCONFIG_DATA_DIR")
+    status = CliRunner().invoke(cli.app, ["data", "status"])
+    assert status.exit_code == 0 and "$LLMCONFIG_DATA_DIR is not set" in _one_line(status.output)
+
+
+def test_data_pull_asks_for_consent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMCONFIG_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("LLMCONFIG_CACHE_DIR", str(tmp_path / "cache"))
+    off_terminal = CliRunner().invoke(cli.app, ["data", "pull", "steplaw-dense"])
+    assert off_terminal.exit_code == 2 and "re-run with --yes to consent" in _one_line(off_terminal.output)
+    monkeypatch.setattr(cli, "_on_terminal", lambda: True)
+    pulled: list[str] = []
+    monkeypatch.setattr(cli.data, "pull", lambda source, force: pulled.append(source.name) or tmp_path)
+    refused = CliRunner().invoke(cli.app, ["data", "pull", "steplaw-dense"], input="n\n")
+    assert refused.exit_code == 1 and "no consent" in refused.output and not pulled
+    assert "licence" in refused.output
+    consented = CliRunner().invoke(cli.app, ["data", "pull", "steplaw-dense", "--yes"])
+    assert consented.exit_code == 0 and pulled == ["steplaw-dense"]
+
+
+def test_play_stopped_early_shows_the_best_so_far() -> None:
+    result = CliRunner().invoke(cli.app, ["play", "LLMConfig-Micro-S-D250K-v0", "--budget", "3"],
+                                input='{"lr": 0.002, "batch_size": 16}\n')
+    assert result.exit_code == 0, result.output
+    text = _one_line(result.output)
+    assert 'Stopped. Your best: {"lr": 0.001953125, "batch_size": 16} -> final smoothed training loss = ' in text
+    assert "; normalized regret 0." in text

@@ -75,3 +75,17 @@ def test_integer_and_linear_parameters_stay_exact() -> None:
     assert batch.rel_tol == 0.0 and batch.snap(16) == 16
     with pytest.raises(InvalidConfig, match="the nearest allowed are 16 or 32; choose one of"):
         batch.snap(17)
+
+
+def test_arch_accepts_one_number_for_every_layer_as_the_prompt_explains() -> None:
+    require_data("hwgpt/perplexity_s.pt")
+    env = gymnasium.make("LLMConfig-Arch-GPTS-v0", budget=1)
+    prompt, _ = env.reset(seed=0)
+    assert "Short form: one number instead of a heads or mlp_ratios list means that value for every layer" in prompt
+    *_, info = env.step('{"embed_dim": 384, "n_layer": 10, "heads": 8, "mlp_ratios": "4", "bias": true}')
+    assert info["valid"] and info["config"] == {"embed_dim": 384, "n_layer": 10, "heads": [8] * 10,
+                                                "mlp_ratios": [4] * 10, "bias": True}
+    space = env.unwrapped.card.space
+    assert space.canonicalize({**info["config"], "heads": 8}) == space.canonicalize(info["config"])
+    with pytest.raises(InvalidConfig, match=r"heads\[0\]=6.0, .* not allowed; each heads entry must be one of"):
+        space.canonicalize({**info["config"], "heads": 6})

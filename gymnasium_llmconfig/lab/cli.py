@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +84,7 @@ def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pre
         except KeyError as exc:
             raise fail(str(exc.args[0])) from None
     table = Table(title="LLMConfig envs")
+    missing = False
     table.add_column("env id", no_wrap=True)
     for column in ("task", "fidelity", "role", "configs", "best", "worst"):
         table.add_column(column, overflow="fold")
@@ -91,11 +94,15 @@ def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pre
             problem = load_problem(env_id)
         except data.DataError:
             table.add_row(env_id, spec.name, fidelity.name, fidelity.role, "-", "[yellow]data missing[/]", "-")
+            missing = True
             continue
         size = str(len(problem.space)) if problem.space.is_finite else "inf"
         table.add_row(env_id, spec.name, fidelity.name, fidelity.role, size,
                       format_value(problem.best_value), format_value(problem.worst_value))
     console.print(table)
+    if missing:
+        console.print(f"[yellow]data missing:[/] {_mirror_line()} Fix: `llmconfig data pull` downloads the "
+                      "missing files (`llmconfig data status` lists them).", highlight=False)
 
 
 @app.command("suites")
@@ -135,12 +142,16 @@ def play(
         raise fail(str(exc)) from None
     prompt, _ = env.reset()
     console.print(prompt, markup=False, highlight=False)
-    total = 0.0
+    total, info = 0.0, None
     while True:
         try:
             action = console.input("\n[bold cyan]your config>[/] ")
         except (EOFError, KeyboardInterrupt):
-            console.print("\nStopped.")
+            best = info and info["best_config"]
+            summary = (f" Your best: {env.problem.space.canonical_text(best)} -> {info['metric_name']} = "
+                       f"{format_value(info['best_metric'])}; normalized regret {info['normalized_regret']:.4f}."
+                       if best else " No valid configuration was run.")
+            console.print(f"\nStopped.{summary}", highlight=False, markup=False)
             break
         text, reward, terminated, truncated, info = env.step(action)
         total += reward
@@ -163,24 +174,39 @@ def data_status() -> None:
         where = f"{st.where}: {st.found}" if st.found else "[yellow]missing[/]"
         table.add_row(source.name, source.path, where, verified, source.licence or "-")
     console.print(table)
-    console.print(f"Mirror: ${data.sources.DATA_DIR_ENV}; cache: {data.cache_dir()}", highlight=False)
+    console.print(f"{_mirror_line()} Cache: {data.cache_dir()}.", highlight=False)
+
+
+def _mirror_line() -> str:
+    """What ``$LLMCONFIG_DATA_DIR`` is: unset, a missing folder, or the mirror in use."""
+    name = data.sources.DATA_DIR_ENV
+    value = os.environ.get(name)
+    if not value:
+        return f"${name} is not set (point it at a data mirror, if you have one)."
+    if not Path(value).expanduser().is_dir():
+        return f"${name}={value}, which does not exist."
+    return f"${name}={value}."
 
 
 @data_app.command("pull")
 def data_pull(
     sources: Annotated[list[str] | None, typer.Argument(help="Source names (default: every missing one).")] = None,
     force: Annotated[bool, typer.Option(help="Download even if a verified copy exists.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Consent to the downloads without being asked.")] = False,
 ) -> None:
-    """Download source files into the user cache (verified by sha256, written atomically)."""
+    """Download source files into the user cache (verified by sha256, written atomically), with your consent."""
     known = {s.name: s for s in _all_sources()}
     unknown = [name for name in sources or [] if name not in known]
     if unknown:
         raise fail(f"unknown source(s) {unknown}; known: {', '.join(known)}")
     chosen = [known[n] for n in sources] if sources else [s for s in known.values() if s.fetchable]
+    wanted = [s for s in chosen if force or not data.status(s).verified]
+    if wanted and not yes:
+        _ask_consent(wanted)
     failures = 0
     for source in chosen:
         st = data.status(source)
-        if st.verified and not force:
+        if source not in wanted:
             console.print(f"[green]ok[/] {source.name} ({st.where})", highlight=False)
             continue
         try:
@@ -191,6 +217,21 @@ def data_pull(
             console.print(f"[red]failed[/] {source.name}: {exc}", highlight=False)
     if failures:
         raise typer.Exit(1)
+
+
+def _ask_consent(sources: list[data.DataSource]) -> None:
+    """List what would be downloaded, with its licence, and ask; off a terminal, ``--yes`` is the consent."""
+    for source in sources:
+        console.print(f"- {source.name}: {source.url} (licence: {source.licence or 'not stated'})", highlight=False)
+    if not _on_terminal():
+        raise fail(f"{len(sources)} file(s) would be downloaded into {data.cache_dir()}; "
+                   "re-run with --yes to consent (no terminal to ask on)")
+    if not typer.confirm(f"Download these {len(sources)} file(s) into {data.cache_dir()}?", default=False):
+        raise fail("nothing downloaded (no consent); re-run with --yes to skip this question", code=1)
+
+
+def _on_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _all_sources() -> list[data.DataSource]:
