@@ -17,11 +17,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from gymnasium_llmconfig.errors import UnknownAgentError
+from gymnasium_llmconfig.extras import install_hint
 
 #: Entry-point group every agent name is registered under (built-in and third-party alike).
 ENTRY_POINT_GROUP = "gymnasium_llmconfig.agents"
@@ -77,15 +80,24 @@ def make_agent(reference: str, **kwargs: Any) -> Any:
 
 
 def _import(target: str, reference: str) -> Callable[..., Any]:
+    """Import ``module:attribute``; the current directory is searched too, as ``python -m`` and the
+    interactive interpreter do (the ``llmconfig`` script's own directory is the one Python adds)."""
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise UnknownAgentError(f"{reference!r}: write a custom agent as module:Class, e.g. my_pkg.agents:MyAgent")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())  # after installed packages: a local file never shadows one of them
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise UnknownAgentError(f"cannot import module {module_name!r} for agent {reference!r}: {error}. "
-                                "Install the extra it needs (e.g. pip install 'gymnasium-llmconfig[bench]') "
-                                "or check that the module is on PYTHONPATH.") from None
+        if error.name is not None and f"{module_name}.".startswith(f"{error.name}."):  # the module is not there
+            raise UnknownAgentError(
+                f"cannot import module {module_name!r} for agent {reference!r}: no {module_name.replace('.', '/')}.py "
+                f"in the current directory ({os.getcwd()}), on PYTHONPATH or among installed packages. Run from the "
+                "directory that holds it, add that directory to PYTHONPATH, or install its package.") from None
+        hint = install_hint(error) or f"{error}; install the package that provides {error.name!r}"
+        raise UnknownAgentError(f"module {module_name!r} (agent {reference!r}) needs a missing module: "
+                                f"{hint}") from None
     try:
         return getattr(module, attribute)
     except AttributeError:

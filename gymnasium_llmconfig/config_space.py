@@ -33,6 +33,10 @@ Config = dict[str, Any]
 CONFIG_ID_KEY = "config_id"
 #: Similarity rules of :meth:`ConfigSpace.nearest`.
 NEAREST_METRICS = ("substring", "numeric")
+#: Relative tolerance of every float log-grid parameter (learning rates): a proposal within 5% of a grid
+#: value denotes it, so ``0.002`` means ``2**-9`` (2.4% off). The grids served here are at least 2**0.5
+#: apart, so no proposal is within 5% of two values.
+LOG_GRID_REL_TOL = 0.05
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,9 @@ class Parameter:
     ``choices`` are sorted ascending for numeric parameters. A proposed number
     is snapped to the nearest choice when it lies within ``rel_tol`` (relative)
     or ``abs_tol`` (absolute) of it, so that ``0.00195`` means the grid value
-    ``2**-9`` and ``0.1`` means the ratio ``0.1000``.
+    ``2**-9`` and ``0.1`` means the ratio ``0.1000``. ``rel_tol=None`` means
+    :data:`LOG_GRID_REL_TOL` for a float log-grid parameter and 0 otherwise, so
+    that every learning-rate grid reads proposals the same way.
     """
 
     name: str
@@ -50,7 +56,7 @@ class Parameter:
     description: str = ""
     kind: str = "float"  # "float" | "int" | "bool" | "str"
     log: bool = False
-    rel_tol: float = 0.0
+    rel_tol: float | None = None
     abs_tol: float = 0.0
     unit: str = ""
     default: Any = None  # value assumed when a proposal omits the parameter (e.g. 0 for a mixture ratio)
@@ -61,6 +67,8 @@ class Parameter:
             raise ValueError(f"parameter {self.name!r} has no choices")
         numeric = self.kind in ("float", "int")
         object.__setattr__(self, "_sorted", tuple(sorted(self.choices)) if numeric else ())
+        if self.rel_tol is None:
+            object.__setattr__(self, "rel_tol", LOG_GRID_REL_TOL if self.log and self.kind == "float" else 0.0)
 
     @property
     def is_numeric(self) -> bool:
@@ -79,18 +87,22 @@ class Parameter:
         number = _parse_number(self.name, value)
         grid = self._sorted
         i = bisect.bisect_left(grid, number)
-        best = None
-        for j in (i - 1, i):
-            if 0 <= j < len(grid):
-                cand = grid[j]
-                if best is None or abs(cand - number) < abs(best - number):
-                    best = cand
-        assert best is not None
+        neighbours = [grid[j] for j in (i - 1, i) if 0 <= j < len(grid)]
+        best = min(neighbours, key=lambda cand: abs(cand - number))
         tol = max(self.abs_tol, self.rel_tol * abs(best))
         if abs(best - number) <= tol:
             return int(best) if self.kind == "int" else best
+        nearest = " or ".join(format_value(c) for c in neighbours)
         shown = ", ".join(format_value(c) for c in grid)
-        raise InvalidConfig(f"{self.name}={format_value(number)} is not an allowed value; choose one of [{shown}]")
+        raise InvalidConfig(f"{self.name}={format_value(number)} is not an allowed value; the nearest allowed "
+                            f"{'are' if len(neighbours) > 1 else 'is'} {nearest}{self.tolerance_note()}; "
+                            f"choose one of [{shown}]")
+
+    def tolerance_note(self) -> str:
+        """How close a proposal must be to count as a value, in words (empty for exact-only parameters)."""
+        if self.rel_tol:
+            return f" (a value within {self.rel_tol:.0%} of one counts as it)"
+        return f" (a value within {format_value(self.abs_tol)} of one counts as it)" if self.abs_tol else ""
 
     def unit_position(self, value: Any) -> float:
         """Position of a choice in [0, 1] (log scale when ``log``), for vector encodings."""
@@ -415,14 +427,10 @@ class FiniteConfigSpace(ConfigSpace):
             shown = ", ".join(format_value(c) for c in p.choices)
             unit = f" [{p.unit}]" if p.unit else ""
             desc = f": {p.description}" if p.description else ""
-            lines.append(f"- {p.name}{unit}{desc}. Values: {shown}")
+            lines.append(f"- {p.name}{unit}{desc}. Values: {shown}{p.tolerance_note()}")
         full_product = math.prod(len(p.choices) for p in self.parameters)
         if full_product != len(self):
-            lines.append(
-                f"Only {len(self)} of the {full_product} combinations were run; "
-                f"a config must be one of them (you may also send {{\"{CONFIG_ID_KEY}\": k}} "
-                "to pick the k-th listed configuration)."
-            )
+            lines.append(f"Only {len(self)} of the {full_product} combinations were run; a config must be one of them.")
         return "\n".join(lines)
 
 

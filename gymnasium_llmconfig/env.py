@@ -32,6 +32,19 @@ IGNORE_STEP_FACTOR = 4
 MAX_ERROR_CHARS = 1_000
 
 
+class InvalidBudget(gym.error.Error, InvalidArgument):
+    """A budget ``T`` outside 1, 2, ...: raised as ``gymnasium.make`` is called, like Gymnasium's own errors."""
+
+
+def check_budget(budget: object, env_id: str | None) -> int:
+    """``budget`` if it is a valid number of trials, else :class:`InvalidBudget` naming the allowed range."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        where = f" for {env_id}" if env_id else ""
+        raise InvalidBudget(f"budget={budget!r} is not allowed{where}: the budget is the number of trials T, "
+                            "an integer >= 1 (the paper uses 1 to 5), e.g. gymnasium.make(env_id, budget=5)")
+    return budget
+
+
 def text_space() -> spaces.Text:
     return spaces.Text(max_length=MAX_TEXT_LENGTH, min_length=0, charset=frozenset(CHARSET))
 
@@ -75,6 +88,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         problem: Problem | None = None,
         render_mode: str | None = None,
     ):
+        check_budget(budget, env_id)
         if on_invalid not in ON_INVALID:
             raise InvalidArgument(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -99,8 +113,7 @@ class LLMConfigEnv(gym.Env[str, str]):
         The env is the one holder of ``T`` (``BudgetTruncation`` reads and sets it
         here); it can change only between episodes.
         """
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise InvalidArgument(f"budget must be a positive integer, got {budget!r}")
+        check_budget(budget, self.problem.env_id)
         if self._transcript and not self._done:
             raise RuntimeError(
                 "the budget can change only between episodes (before reset() or after the episode ended)"

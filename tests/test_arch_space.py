@@ -147,8 +147,9 @@ def test_invalid_messages_name_problem_and_allowed_values() -> None:
         space.canonicalize({**{k: v for k, v in good.items() if k != "n_layer"}, "n_layers": 10})
     with pytest.raises(InvalidConfig, match="bias must be true or false"):
         space.canonicalize({**good, "bias": "maybe"})
+    assert space.canonicalize({**good, "heads": 4}) == good  # one number means it for every layer
     with pytest.raises(InvalidConfig, match="must be a list of 10 integers"):
-        space.canonicalize({**good, "heads": 4})
+        space.canonicalize({**good, "heads": {"all": 4}})
     with pytest.raises(InvalidConfig, match="GPT-S"):
         space.canonicalize({**good, "scale": "l"})
     assert space.canonicalize({**good, "scale": "GPT-S"}) == good

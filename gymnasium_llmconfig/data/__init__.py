@@ -15,6 +15,7 @@ from gymnasium_llmconfig.data.sources import (
     cache_dir,
     locate,
     pull,
+    require,
     status,
 )
 from gymnasium_llmconfig.data.tables import read_table
@@ -28,5 +29,6 @@ __all__ = [
     "locate",
     "pull",
     "read_table",
+    "require",
     "status",
 ]

@@ -130,6 +130,37 @@ def locate(source: DataSource, *, download: bool = False, needed_by: str = "") -
     )
 
 
+def require(sources: Iterable[DataSource], needed_by: str) -> None:
+    """Locate and verify every source now, or raise one :class:`DataError` naming all that are missing or
+    refused and the one command that fetches them: a run checks its data before it starts anything (each
+    file is hashed once per process, so the later loads cost nothing more)."""
+    missing: list[DataSource] = []
+    refused: list[DataSource] = []
+    for source in sources:
+        try:
+            locate(source, needed_by=needed_by)
+        except DataIntegrityError:
+            refused.append(source)
+        except DataNotFoundError:
+            if source.local is not None:
+                raise
+            missing.append(source)
+    if not missing and not refused:
+        return
+    names = " ".join(s.name for s in [*refused, *missing])
+    problems = []
+    if missing:
+        mirror = _mirror_dir()
+        where = f"${DATA_DIR_ENV} is not set" if mirror is None else f"${DATA_DIR_ENV}={mirror} does not have them"
+        problems.append(f"{', '.join(s.name for s in missing)} not found ({where}; "
+                        f"cache: {cache_dir() / 'raw'})")
+    if refused:
+        problems.append(f"{', '.join(s.name for s in refused)} found but not matching the pinned sha256 "
+                        "(delete the bad copies)")
+    raise DataNotFoundError(f"{needed_by} needs data that is not here: {'; '.join(problems)}. "
+                            f"Fix: `llmconfig data pull {names}`, or set {DATA_DIR_ENV} to a mirror that has them.")
+
+
 Fetcher = Callable[[str], Iterable[bytes]]
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from agents.llm.backend import BackendUnavailable
 from gymnasium_llmconfig import data
 from gymnasium_llmconfig.config_space import format_value
 from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.extras import install_hint
 from gymnasium_llmconfig.lab.cli_errors import ReportingGroup, fail
 from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.registry import load_problem, load_registry
@@ -28,13 +34,52 @@ app.add_typer(collect_app, name="collect", help="Run real training sweeps and wr
 console = Console()
 
 
+RESUME_HINT = "Interrupted: re-run the same command to resume."
+
+
+def _user_facing(prefer_extra: str | None = None, resumable: bool = False,
+                 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Turn what a user can fix into one line: a missing optional dependency (the extra to install,
+    ``prefer_extra`` first) and, for a ``resumable`` command, Ctrl-C (exit 130 and the resume hint, also
+    before the runner takes Ctrl-C over)."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                command(*args, **kwargs)
+            except KeyboardInterrupt:
+                if not resumable:
+                    raise
+                console.print(RESUME_HINT, highlight=False)
+                raise typer.Exit(130) from None
+            except (ImportError, BackendUnavailable) as exc:
+                message = _missing_dependency(exc, prefer_extra)
+                if message is None:
+                    raise
+                raise fail(message) from None
+        return run
+    return decorate
+
+
+def _missing_dependency(error: BaseException, prefer_extra: str | None) -> str | None:
+    """The install hint for the first missing optional module in ``error``'s chain; a backend's own message."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ImportError) and (hint := install_hint(cause, prefer_extra)):
+            return hint
+        cause = cause.__cause__ or cause.__context__
+    return str(error) if isinstance(error, BackendUnavailable) else None
+
+
 @app.command("envs")
+@_user_facing()
 def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pretrain).")] = None) -> None:
     """List env ids with task, fidelity, role, number of configs, best and worst value."""
     registry = load_registry()
     if task is not None:
         registry.task(task)  # an unknown name fails here, with the closest names
     table = Table(title="LLMConfig envs")
+    missing = False
     table.add_column("env id", no_wrap=True)
     for column in ("task", "fidelity", "role", "configs", "best", "worst"):
         table.add_column(column, overflow="fold")
@@ -44,11 +89,15 @@ def envs(task: Annotated[str | None, typer.Option(help="Only this task (e.g. Pre
             problem = load_problem(env_id)
         except data.DataError:
             table.add_row(env_id, spec.name, fidelity.name, fidelity.role, "-", "[yellow]data missing[/]", "-")
+            missing = True
             continue
         size = str(len(problem.space)) if problem.space.is_finite else "inf"
         table.add_row(env_id, spec.name, fidelity.name, fidelity.role, size,
                       format_value(problem.best_value), format_value(problem.worst_value))
     console.print(table)
+    if missing:
+        console.print(f"[yellow]data missing:[/] {_mirror_line()} Fix: `llmconfig data pull` downloads the "
+                      "missing files (`llmconfig data status` lists them).", highlight=False)
 
 
 @app.command("suites")
@@ -71,6 +120,7 @@ def suites() -> None:
 
 
 @app.command("play")
+@_user_facing()
 def play(
     env_id: Annotated[str, typer.Argument(help="An env id from `llmconfig envs`.")],
     budget: Annotated[int, typer.Option(min=1, help="Number of trials.")] = 5,
@@ -82,12 +132,16 @@ def play(
     env = LLMConfigEnv(env_id, budget=budget, reveal_names=reveal_names, on_invalid="ignore")
     prompt, _ = env.reset()
     console.print(prompt, markup=False, highlight=False)
-    total = 0.0
+    total, info = 0.0, None
     while True:
         try:
             action = console.input("\n[bold cyan]your config>[/] ")
         except (EOFError, KeyboardInterrupt):
-            console.print("\nStopped.")
+            best = info and info["best_config"]
+            summary = (f" Your best: {env.problem.space.canonical_text(best)} -> {info['metric_name']} = "
+                       f"{format_value(info['best_metric'])}; normalized regret {info['normalized_regret']:.4f}."
+                       if best else " No valid configuration was run.")
+            console.print(f"\nStopped.{summary}", highlight=False, markup=False)
             break
         text, reward, terminated, truncated, info = env.step(action)
         total += reward
@@ -110,24 +164,39 @@ def data_status() -> None:
         where = f"{st.where}: {st.found}" if st.found else "[yellow]missing[/]"
         table.add_row(source.name, source.path, where, verified, source.licence or "-")
     console.print(table)
-    console.print(f"Mirror: ${data.sources.DATA_DIR_ENV}; cache: {data.cache_dir()}", highlight=False)
+    console.print(f"{_mirror_line()} Cache: {data.cache_dir()}.", highlight=False)
+
+
+def _mirror_line() -> str:
+    """What ``$LLMCONFIG_DATA_DIR`` is: unset, a missing folder, or the mirror in use."""
+    name = data.sources.DATA_DIR_ENV
+    value = os.environ.get(name)
+    if not value:
+        return f"${name} is not set (point it at a data mirror, if you have one)."
+    if not Path(value).expanduser().is_dir():
+        return f"${name}={value}, which does not exist."
+    return f"${name}={value}."
 
 
 @data_app.command("pull")
 def data_pull(
     sources: Annotated[list[str] | None, typer.Argument(help="Source names (default: every missing one).")] = None,
     force: Annotated[bool, typer.Option(help="Download even if a verified copy exists.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Consent to the downloads without being asked.")] = False,
 ) -> None:
-    """Download source files into the user cache (verified by sha256, written atomically)."""
+    """Download source files into the user cache (verified by sha256, written atomically), with your consent."""
     known = {s.name: s for s in _all_sources()}
     unknown = [name for name in sources or [] if name not in known]
     if unknown:
         raise fail(f"unknown source(s) {unknown}; known: {', '.join(known)}")
     chosen = [known[n] for n in sources] if sources else [s for s in known.values() if s.fetchable]
+    wanted = [s for s in chosen if force or not data.status(s).verified]
+    if wanted and not yes:
+        _ask_consent(wanted)
     failures = 0
     for source in chosen:
         st = data.status(source)
-        if st.verified and not force:
+        if source not in wanted:
             console.print(f"[green]ok[/] {source.name} ({st.where})", highlight=False)
             continue
         try:
@@ -140,6 +209,21 @@ def data_pull(
         raise typer.Exit(1)
 
 
+def _ask_consent(sources: list[data.DataSource]) -> None:
+    """List what would be downloaded, with its licence, and ask; off a terminal, ``--yes`` is the consent."""
+    for source in sources:
+        console.print(f"- {source.name}: {source.url} (licence: {source.licence or 'not stated'})", highlight=False)
+    if not _on_terminal():
+        raise fail(f"{len(sources)} file(s) would be downloaded into {data.cache_dir()}; "
+                   "re-run with --yes to consent (no terminal to ask on)")
+    if not typer.confirm(f"Download these {len(sources)} file(s) into {data.cache_dir()}?", default=False):
+        raise fail("nothing downloaded (no consent); re-run with --yes to skip this question", code=1)
+
+
+def _on_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _all_sources() -> list[data.DataSource]:
     seen: dict[str, data.DataSource] = {}
     for task in load_registry().tasks.values():
@@ -149,9 +233,8 @@ def _all_sources() -> list[data.DataSource]:
 
 
 DEFAULT_AGENTS = "random,topk,optuna-tpe,gp-bo,fsbo,nap,fidelity-transfer"
-
-
 @app.command("bench")
+@_user_facing(prefer_extra="bench", resumable=True)
 def bench(
     suite: Annotated[str, typer.Option(help="Suite whose test envs are played (`llmconfig suites`).")] = "l2h",
     agents: Annotated[str, typer.Option(help="Comma-separated agents: names (`llmconfig agents`), "
@@ -189,7 +272,7 @@ def bench(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         outcome = run_benchmark(plan, out, workers=workers, address=address, progress=progress)
-    state = "Interrupted: re-run the same command to resume." if outcome.interrupted else "Done."
+    state = RESUME_HINT if outcome.interrupted else "Done."
     console.print(f"{state} Played {outcome.played} episodes, {outcome.skipped} already in {out}; "
                   f"{outcome.wall_s:.1f} s. Report: {outcome.report['markdown']} and {outcome.report['html']}",
                   highlight=False)
@@ -198,6 +281,7 @@ def bench(
 
 
 @app.command("report")
+@_user_facing()
 def report(out: Annotated[Path, typer.Argument(help="A results directory written by `llmconfig bench`.")]) -> None:
     """Rebuild the leaderboard report (markdown, HTML, plots) from stored results."""
     from gymnasium_llmconfig.lab.leaderboard.report import write_report

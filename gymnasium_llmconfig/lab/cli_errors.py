@@ -13,6 +13,7 @@ from typing import Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from gymnasium_llmconfig.errors import LLMConfigError
@@ -25,7 +26,7 @@ _stderr = Console(stderr=True)
 
 def fail(message: str, code: int = USER_ERROR) -> typer.Exit:
     """Print a user-facing error (no traceback) and return the exit to raise."""
-    _stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    _stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # "[bench]" is text, not markup
     return typer.Exit(code)
 
 

@@ -3,7 +3,9 @@
 The leaderboard runner and the sweep collector both submit calls and take
 results as they finish; DESIGN.md ("Scale") makes Ray the engine, with no
 home-made pools. ``cancel`` drops the calls still in flight (what Ctrl-C does
-in both), and leaving the ``with`` block shuts Ray down.
+in both); leaving the ``with`` block cancels whatever is still running, waits
+up to :data:`DRAIN_S` for it to stop, then shuts Ray down, so an interrupted
+run leaves no Ray process behind.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 #: Environment variables a worker needs to find the same data, cache and registry as the driver.
 FORWARDED_ENV = ("LLMCONFIG_DATA_DIR", "LLMCONFIG_CACHE_DIR", "LLMCONFIG_REGISTRY")
+#: Seconds an executor being left waits for its cancelled calls to end before shutting Ray down.
+DRAIN_S = 3.0
 
 
 class Executor:
@@ -79,14 +83,19 @@ class RayExecutor(Executor):
 
         self.ray = ray
         self.task_errors = (ray.exceptions.RayError,)
+        self._in_flight: set[Any] = set()
         env_vars = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         runtime_env = {"env_vars": env_vars} if env_vars else None
-        if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     runtime_env=runtime_env, object_store_memory=object_store_memory, logging_level="ERROR",
-                     ignore_reinit_error=True)
+        try:
+            if address:
+                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
+            else:
+                ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                         runtime_env=runtime_env, object_store_memory=object_store_memory, logging_level="ERROR",
+                         ignore_reinit_error=True)
+        except BaseException:  # Ctrl-C during start-up too: leave no half-started Ray behind
+            ray.shutdown()
+            raise
         self._remote: dict[tuple[Callable[..., Any], float, float], Any] = {}
 
     def share(self, value: Any) -> Any:
@@ -96,7 +105,9 @@ class RayExecutor(Executor):
         key = (fn, num_cpus, num_gpus)
         if key not in self._remote:
             self._remote[key] = self.ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(fn)
-        return self._remote[key].remote(*args)
+        ref = self._remote[key].remote(*args)
+        self._in_flight.add(ref)
+        return ref
 
     def as_completed(self, running: Mapping[Any, Any]) -> Iterator[Any]:
         while running:
@@ -104,14 +115,22 @@ class RayExecutor(Executor):
             yield ready[0]
 
     def result(self, handle: Any) -> Any:
+        self._in_flight.discard(handle)
         return self.ray.get(handle)
 
     def cancel(self, running: Mapping[Any, Any]) -> None:
-        for ref in running:
-            self.ray.cancel(ref, force=True)
+        refs = list(running)
+        for ref in refs:
+            self.ray.cancel(ref)  # a KeyboardInterrupt in the task; force=True would kill its worker mid-write
+        if refs:
+            self.ray.wait(refs, num_returns=len(refs), timeout=DRAIN_S)
+        self._in_flight.difference_update(refs)
 
     def __exit__(self, *exc: object) -> None:
-        self.ray.shutdown()
+        try:
+            self.cancel(list(self._in_flight))
+        finally:
+            self.ray.shutdown()
 
 
 def make_executor(workers: int | None, address: str | None = None, **ray_options: Any) -> Executor:

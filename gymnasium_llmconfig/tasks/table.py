@@ -240,7 +240,7 @@ def _with_choices(
                 description=str(spec.description),
                 kind=str(spec.kind),
                 log=bool(spec.log),
-                rel_tol=float(spec.rel_tol),
+                rel_tol=None if spec.rel_tol is None else float(spec.rel_tol),
                 abs_tol=float(spec.abs_tol),
                 unit=str(spec.unit),
                 default=spec.default,

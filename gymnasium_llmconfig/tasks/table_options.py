@@ -56,7 +56,8 @@ class ParameterSpec:
     description: str = ""
     log: bool = False
     #: Snapping tolerances of proposals (see :class:`~gymnasium_llmconfig.config_space.Parameter`).
-    rel_tol: float = 0.0
+    #: ``rel_tol`` unset: 5% for a float log grid (:data:`~gymnasium_llmconfig.config_space.LOG_GRID_REL_TOL`), else 0.
+    rel_tol: float | None = None
     abs_tol: float = 0.0
     unit: str = ""
     #: Value of the parameter where a proposal leaves it out.

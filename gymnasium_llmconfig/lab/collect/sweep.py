@@ -345,7 +345,6 @@ def registry_fragment(spec: Spec) -> dict[str, Any]:
                         "column": "lr",
                         "kind": "float",
                         "log": True,
-                        "rel_tol": 0.02,
                         "description": "peak learning rate (AdamW, warmup + cosine decay)",
                     },
                     {

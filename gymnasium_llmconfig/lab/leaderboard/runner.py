@@ -12,18 +12,26 @@ safetensors for the zoo), never as a pickle; ``load(path)`` rebuilds it.
 Workers build an agent once and reuse it across episodes: the agent
 protocol's ``reset`` starts a clean episode. ``workers=0`` plays in the
 driver process, without Ray (for debugging and quick tests).
+
+Ctrl-C (SIGINT) stops a run cleanly: the first one interrupts, in-flight
+tasks are cancelled and drained for a moment, Ray is shut down (no agents
+left running) and the report of what finished is written; further Ctrl-Cs
+during that shutdown are absorbed so that it always completes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,7 @@ from rich.progress import (
 
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
+from gymnasium_llmconfig import data
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.executor import Executor, make_executor
@@ -48,6 +57,7 @@ from gymnasium_llmconfig.lab.leaderboard.report import write_report
 from gymnasium_llmconfig.lab.leaderboard.row import STEP_FIELDS, LeaderboardRow
 from gymnasium_llmconfig.lab.leaderboard.store import EpisodeKey, ResultStore
 from gymnasium_llmconfig.metrics import episode_result
+from gymnasium_llmconfig.registry import load_registry
 from gymnasium_llmconfig.training_data import TrainingSet
 
 #: Packages whose agents every worker can import; agents from anywhere else travel by value.
@@ -111,32 +121,38 @@ def run_benchmark(
     start = time.perf_counter()
     suite = resolve_suite(plan.suite)
     test_envs = _test_envs(plan, suite.test)
+    data.require(_sources([*suite.train, *test_envs]), needed_by=f"The {plan.suite!r} suite")
     store = ResultStore(out)
     store.check_settings({"suite": plan.suite, "env_kwargs": dict(plan.env_kwargs)})
     done = store.done()
-    agents = {spec.label: _AgentJob(spec) for spec in plan.agents}
+    jobs = [_AgentJob(spec) for spec in plan.agents]
+    agents = {job.label: job for job in jobs}
+    if len(agents) < len(jobs):
+        labels = [job.label for job in jobs]
+        raise InvalidArgument(f"two agents would be stored under the same name ({', '.join(sorted(labels))}); "
+                              "give your agent class its own `name` attribute or pass different arguments")
     planned = {label: _keys(label, test_envs, plan) for label in agents}
     pending = {label: [key for key in keys if key not in done] for label, keys in planned.items()}
     skipped = sum(map(len, planned.values())) - sum(map(len, pending.values()))
-    played, interrupted = 0, False
-    executor = make_executor(workers, address, object_store_memory=OBJECT_STORE_BYTES)
-    with store.appender() as log, executor, _progress(progress) as bar:
-        task = bar.add_task("episodes", total=sum(map(len, pending.values())))
-        running: dict[Any, tuple[str, Any]] = {}
-        for label, job in agents.items():
-            if not pending[label]:
-                continue
-            if job.learns:
-                job.fitted = store.load_fitted(label)
-                if job.fitted is None:
-                    bar.update(task, description=f"fitting {', '.join(j for j, a in agents.items() if a.learns)}")
-                    running[executor.submit(_fit, job.recipe, list(suite.train))] = ("fit", label)
+    played, total = 0, sum(map(len, pending.values()))
+    with _first_interrupt_only():
+        executor = make_executor(workers, address, object_store_memory=OBJECT_STORE_BYTES)
+        with contextlib.suppress(KeyboardInterrupt), store.appender() as log, executor, _progress(progress) as bar:
+            task = bar.add_task("episodes", total=total)
+            running: dict[Any, tuple[str, Any]] = {}
+            for label, job in agents.items():
+                if not pending[label]:
                     continue
-            _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
-        try:
+                if job.learns:
+                    job.fitted = store.load_fitted(label)
+                    if job.fitted is None:
+                        bar.update(task, description=f"fitting {', '.join(j for j, a in agents.items() if a.learns)}")
+                        running[executor.submit(_fit, job.recipe, list(suite.train))] = ("fit", label)
+                        continue
+                _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
             for handle in executor.as_completed(running):
                 kind, payload = running.pop(handle)
-                result = executor.result(handle)
+                result = _result(executor, handle)
                 if kind == "fit":
                     store.save_fitted(payload, result)
                     agents[payload].fitted = result
@@ -146,17 +162,44 @@ def run_benchmark(
                 played += 1
                 bar.update(task, advance=1, description=result.agent)
                 if stop_after is not None and played >= stop_after:
-                    interrupted = True
                     break
-        except KeyboardInterrupt:
+        wall = time.perf_counter() - start
+        report = write_report(store.rows(), store.out, run_info={
+            "suite": plan.suite, "wall_s": wall, "workers": workers if workers is not None else "all cores"})
+    return BenchmarkOutcome(played, skipped, wall, report, interrupted=played < total)
+
+
+def _result(executor: Executor, handle: Any) -> Any:
+    """A finished call's result; a worker's own error is raised as itself, not inside Ray's wrapped traceback."""
+    try:
+        return executor.result(handle)
+    except executor.task_errors as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
+@contextlib.contextmanager
+def _first_interrupt_only() -> Iterator[None]:
+    """The first Ctrl-C raises KeyboardInterrupt; later ones are absorbed so that the clean stop it starts
+    (cancel, drain, ``ray.shutdown()``, report) always completes instead of leaving Ray processes behind."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        yield
+        return
+    interrupted = False
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        if not interrupted:
             interrupted = True
-        if interrupted:
-            executor.cancel(running)
-    wall = time.perf_counter() - start
-    rows = store.rows()
-    report = write_report(rows, store.out, run_info={"suite": plan.suite, "wall_s": wall,
-                                                     "workers": workers if workers is not None else "all cores"})
-    return BenchmarkOutcome(played, skipped, wall, report, interrupted)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _test_envs(plan: BenchmarkPlan, suite_test: Sequence[str]) -> list[str]:
@@ -167,6 +210,13 @@ def _test_envs(plan: BenchmarkPlan, suite_test: Sequence[str]) -> list[str]:
         raise InvalidArgument(f"{', '.join(unknown)} not among the {plan.suite!r} suite's test envs: "
                          f"{', '.join(suite_test)}")
     return list(plan.envs)
+
+
+def _sources(env_ids: Sequence[str]) -> list[data.DataSource]:
+    """Every source of the tasks these envs belong to (demos and fits read their other fidelities too)."""
+    registry = load_registry()
+    tasks = {registry.env(env_id)[0].name: registry.env(env_id)[0] for env_id in env_ids}
+    return list({s.name: s for task in tasks.values() for s in task.sources.values()}.values())
 
 
 def _keys(label: str, envs: Sequence[str], plan: BenchmarkPlan) -> list[EpisodeKey]:
@@ -183,14 +233,22 @@ class _AgentJob:
     def __init__(self, spec: AgentSpec):
         factory = resolve_agent(spec.reference)
         kwargs = dict(spec.kwargs)
+        self.label = _label(spec, factory)
         check_arguments(spec.reference, factory, kwargs)  # fail before anything runs, build nothing heavy
         self.learns = callable(getattr(factory, "fit", None))
         if self.learns and not (callable(getattr(factory, "save", None)) and callable(getattr(factory, "load", None))):
-            raise ValueError(f"agent {spec.reference!r} has fit() but no save(path) and classmethod load(path): "
-                             "the leaderboard stores fitted agents with them (see agents.persistence.SavedAgent)")
+            raise InvalidArgument(f"agent {spec.reference!r} has fit() but no save(path) and classmethod load(path): "
+                                  "the leaderboard stores fitted agents with them (see agents.persistence.SavedAgent)")
         _ship_by_value_if_local(factory)
         self.recipe = cloudpickle.dumps((factory, kwargs))
         self.fitted: dict[str, bytes] | None = None
+
+
+def _label(spec: AgentSpec, factory: Callable[..., Any]) -> str:
+    """A ``module:Class`` agent is stored under the ``name`` its class declares (``my_agents:Mine`` -> ``mine``);
+    an inherited name is not used, so a subclass of ``RandomSearch`` is never taken for ``random``."""
+    own = vars(factory).get("name") if ":" in spec.reference and isinstance(factory, type) else None
+    return replace(spec, reference=own).label if isinstance(own, str) and own else spec.label
 
 
 def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
@@ -284,6 +342,9 @@ def parse_budgets(text: str) -> list[int]:
             values = range(int(low), int(high) + 1) if sep else [int(part)]
         except ValueError:
             raise InvalidArgument(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
+        if sep and not values:
+            raise InvalidArgument(f"budget range {part!r} is descending; write it low to high, "
+                                  f"e.g. {high.strip()}-{low.strip()}")
         out.extend(values)
     if not out or min(out) < 1:
         raise InvalidArgument(f"budgets must be positive integers, got {text!r}")

@@ -286,7 +286,8 @@ class ArchConfigSpace(ConfigSpace):
 
     # ----------------------------------------------------------- membership
     def canonicalize(self, config: Mapping[str, Any]) -> Config:
-        """Strict: exact names (any case), exact choices, lists of exactly ``n_layer`` entries.
+        """Strict: exact names (any case), exact choices, lists of exactly ``n_layer`` entries, or one
+        number for a per-layer list, meaning that value for every layer (a compact form people type).
 
         Lists may be JSON lists or JSON strings; bias may be a bool or "True"/"false".
         All problems are reported in one message, each with the allowed values.
@@ -348,9 +349,10 @@ class ArchConfigSpace(ConfigSpace):
         allowed = "[" + ", ".join(str(c) for c in choices) + "]"
         length = f"{n_layer}" if n_layer is not None else "n_layer"
         need = f"{name} must be a list of {length} integers (one per layer), each one of {allowed}"
-        items = _as_list(raw)
+        single = _as_number(raw)
+        items = [single] * n_layer if single is not None and n_layer is not None else _as_list(raw)
         if items is None:
-            raise InvalidConfig(f"{need}; got {raw!r}")
+            raise InvalidConfig(f"{need} (or one number for every layer); got {raw!r}")
         bad: list[str] = []
         parsed: list[int] = []
         for i, item in enumerate(items):
@@ -514,6 +516,9 @@ class ArchConfigSpace(ConfigSpace):
                 f"- mlp_ratios: list of exactly n_layer integers, the MLP expansion ratio of each layer. "
                 f"Each value: {show(spec.mlp_ratios)}",
                 "- bias: true or false, whether linear layers use a bias",
+                "Short form: one number instead of a heads or mlp_ratios list means that value for every layer, "
+                f'e.g. {{"embed_dim": {spec.embed_dims[1]}, "n_layer": {n0}, "heads": {spec.heads[-1]}, '
+                f'"mlp_ratios": {spec.mlp_ratios[-1]}, "bias": true}}',
                 f"Example: {self.canonical_text(example)}",
             ]
         )
