@@ -118,7 +118,7 @@ def test_train_sb3_discrete_example_quick() -> None:
 
 def test_custom_agent_leaderboard_example_quick() -> None:
     out = run_script("examples/custom_agent_leaderboard.py", "--quick").stdout
-    assert "custom_agent_leaderboard:LocalSearch" in out and "random" in out
+    assert "local-search" in out and "random" in out  # a module:Class agent is listed under its own name
 
 
 # -- item 12: the base install is torch-free -------------------------------------------------------------
