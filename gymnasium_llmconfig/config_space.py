@@ -204,14 +204,25 @@ class ConfigSpace(ABC):
     def to_batch(self, canonicals: Sequence[Mapping[str, Any]]) -> ConfigBatch:
         """The canonical members ``canonicals`` as a batch (raises :class:`InvalidConfig` on a non-member)."""
 
-    @abstractmethod
     def nearest(self, config: Mapping[str, Any], metric: str = "substring") -> Config | None:
         """The member most similar to a raw proposal, ``config`` itself when it is one, ``None``: no repair.
 
         ``metric`` is ``"substring"`` (the paper's rule, LLMConfig-Gym §4.2.3: the longest common
         substring of the canonical texts) or ``"numeric"`` (nearest in the vector encoding); a space
-        with a single repair rule uses it for both.
+        with a single repair rule uses it for both. Spaces implement :meth:`_repair`.
         """
+        if metric not in NEAREST_METRICS:
+            raise ValueError(f"metric must be one of {list(NEAREST_METRICS)}, got {metric!r}")
+        if not isinstance(config, Mapping):
+            return None
+        try:
+            return self.canonicalize(config)
+        except InvalidConfig:
+            return self._repair(config, metric)
+
+    @abstractmethod
+    def _repair(self, config: Mapping[str, Any], metric: str) -> Config | None:
+        """The member most similar to a proposal that is not one (``None``: nothing usable in it)."""
 
     @abstractmethod
     def encode(self, canonical: Mapping[str, Any]) -> np.ndarray:
@@ -258,12 +269,6 @@ class ConfigSpace(ABC):
 
     def to_dict(self) -> dict[str, Any]:
         return {"parameters": [p.to_dict() for p in self.parameters], "finite": self.is_finite}
-
-
-def check_metric(metric: str) -> None:
-    """Raise a clear error for a similarity rule :meth:`ConfigSpace.nearest` does not know."""
-    if metric not in NEAREST_METRICS:
-        raise ValueError(f"metric must be one of {list(NEAREST_METRICS)}, got {metric!r}")
 
 
 class FiniteBatch(ConfigBatch):
@@ -391,15 +396,8 @@ class FiniteConfigSpace(ConfigSpace):
             raise InvalidConfig("to_batch takes listed configs in canonical form; "
                                 "pass a proposal through canonicalize() first") from None
 
-    def nearest(self, config: Mapping[str, Any], metric: str = "substring") -> Config | None:
-        """``config`` if listed, else the listed config most similar to it (``None`` for a non-mapping)."""
-        check_metric(metric)
-        if not isinstance(config, Mapping):
-            return None
-        try:
-            return self.canonicalize(config)
-        except InvalidConfig:
-            pass
+    def _repair(self, config: Mapping[str, Any], metric: str) -> Config:
+        """The listed config most similar to ``config`` under ``metric``."""
         if self._matcher is None:
             texts = [self.canonical_text(c) for c in self._configs]
             self._matcher = SpaceMatcher(self.parameters, texts, self._encoded)

@@ -38,7 +38,6 @@ from gymnasium_llmconfig.config_space import (
     InvalidConfig,
     Parameter,
     PerLayerParameter,
-    check_metric,
     format_value,
 )
 from gymnasium_llmconfig.tasks.arch import formulas
@@ -529,7 +528,7 @@ class ArchConfigSpace(ConfigSpace):
         return d
 
     # -------------------------------------------------------------- repair
-    def nearest(self, raw: Mapping[str, Any], metric: str = "substring") -> Config | None:
+    def _repair(self, raw: Mapping[str, Any], metric: str) -> Config | None:
         """Best-effort repair of a near miss, or ``None`` if nothing usable is there.
 
         One rule serves both metrics (it snaps every number to its nearest choice):
@@ -540,13 +539,6 @@ class ArchConfigSpace(ConfigSpace):
         last value (a single number counts as a one-entry list); a missing or
         unreadable bias becomes False. Width and both lists must be present.
         """
-        check_metric(metric)
-        if not isinstance(raw, Mapping):
-            return None
-        try:
-            return self.canonicalize(raw)
-        except InvalidConfig:
-            pass
         spec = self.spec
         values: dict[str, Any] = {}
         for raw_key, raw_value in raw.items():
