@@ -167,6 +167,15 @@ class Registry:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownNameError(f"No task named {name!r}; tasks are {', '.join(self.tasks)}.{hint}")
 
+    def sources(self, env_ids: Iterable[str] | None = None) -> list[DataSource]:
+        """Every raw file of the tasks these envs belong to (default: of every task), each once.
+
+        A whole task's files, not only the env's own: demonstrations and fits read its other fidelities.
+        """
+        tasks = self.tasks.values() if env_ids is None else {self.env(e)[0].name: self.env(e)[0]
+                                                             for e in env_ids}.values()
+        return list({s.name: s for task in tasks for s in task.sources.values()}.values())
+
     def suite(self, name: str) -> SuiteSpec:
         if name not in self.suites:
             raise UnknownNameError(f"No suite named {name!r}; suites are {', '.join(self.suites)}.")

@@ -158,7 +158,7 @@ def data_status() -> None:
     table = Table(title="LLMConfig data sources")
     for column in ("source", "file", "found where", "verified", "licence"):
         table.add_column(column, overflow="fold")
-    for source in _all_sources():
+    for source in load_registry().sources():
         st = data.status(source)
         verified = "[green]yes[/]" if st.verified else ("[red]NO (refused)[/]" if st.found else "no")
         where = f"{st.where}: {st.found}" if st.found else "[yellow]missing[/]"
@@ -185,7 +185,7 @@ def data_pull(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Consent to the downloads without being asked.")] = False,
 ) -> None:
     """Download source files into the user cache (verified by sha256, written atomically), with your consent."""
-    known = {s.name: s for s in _all_sources()}
+    known = {s.name: s for s in load_registry().sources()}
     unknown = [name for name in sources or [] if name not in known]
     if unknown:
         raise fail(f"unknown source(s) {unknown}; known: {', '.join(known)}")
@@ -224,15 +224,9 @@ def _on_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def _all_sources() -> list[data.DataSource]:
-    seen: dict[str, data.DataSource] = {}
-    for task in load_registry().tasks.values():
-        for source in task.sources.values():
-            seen.setdefault(source.name, source)
-    return list(seen.values())
-
-
 DEFAULT_AGENTS = "random,topk,optuna-tpe,gp-bo,fsbo,nap,fidelity-transfer"
+
+
 @app.command("bench")
 @_user_facing(prefer_extra="bench", resumable=True)
 def bench(

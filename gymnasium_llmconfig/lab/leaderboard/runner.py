@@ -121,7 +121,7 @@ def run_benchmark(
     start = time.perf_counter()
     suite = resolve_suite(plan.suite)
     test_envs = _test_envs(plan, suite.test)
-    data.require(_sources([*suite.train, *test_envs]), needed_by=f"The {plan.suite!r} suite")
+    data.require(load_registry().sources([*suite.train, *test_envs]), needed_by=f"The {plan.suite!r} suite")
     store = ResultStore(out)
     store.check_settings({"suite": plan.suite, "env_kwargs": dict(plan.env_kwargs)})
     done = store.done()
@@ -208,15 +208,8 @@ def _test_envs(plan: BenchmarkPlan, suite_test: Sequence[str]) -> list[str]:
     unknown = [e for e in plan.envs if e not in suite_test]
     if unknown:
         raise InvalidArgument(f"{', '.join(unknown)} not among the {plan.suite!r} suite's test envs: "
-                         f"{', '.join(suite_test)}")
+                              f"{', '.join(suite_test)}")
     return list(plan.envs)
-
-
-def _sources(env_ids: Sequence[str]) -> list[data.DataSource]:
-    """Every source of the tasks these envs belong to (demos and fits read their other fidelities too)."""
-    registry = load_registry()
-    tasks = {registry.env(env_id)[0].name: registry.env(env_id)[0] for env_id in env_ids}
-    return list({s.name: s for task in tasks.values() for s in task.sources.values()}.values())
 
 
 def _keys(label: str, envs: Sequence[str], plan: BenchmarkPlan) -> list[EpisodeKey]:
@@ -283,8 +276,8 @@ def _agent_from(recipe: bytes, fitted: dict[str, bytes] | None) -> Any:
             _AGENTS[token] = factory(**kwargs)
         else:
             with tempfile.TemporaryDirectory() as scratch:
-                for name, data in fitted.items():
-                    (Path(scratch) / name).write_bytes(data)
+                for name, content in fitted.items():
+                    (Path(scratch) / name).write_bytes(content)
                 _AGENTS[token] = factory.load(scratch)
     return _AGENTS[token]
 
