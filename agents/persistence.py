@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from gymnasium_llmconfig.errors import LLMConfigError
 from gymnasium_llmconfig.storage import atomic_write
 
 AGENT_JSON = "agent.json"
@@ -38,7 +39,7 @@ TENSORS = "tensors.safetensors"
 FORMAT = 1
 
 
-class PersistenceError(ValueError):
+class PersistenceError(LLMConfigError, ValueError):
     """A saved agent that cannot be loaded (the message says which file and why)."""
 
 
