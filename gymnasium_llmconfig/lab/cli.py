@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -50,6 +51,7 @@ def _user_facing(prefer_extra: str | None = None, resumable: bool = False,
             except KeyboardInterrupt:
                 if not resumable:
                     raise
+                _ignore_further_interrupts()
                 console.print(RESUME_HINT, highlight=False)
                 raise typer.Exit(130) from None
             except (ImportError, BackendUnavailable) as exc:
@@ -59,6 +61,11 @@ def _user_facing(prefer_extra: str | None = None, resumable: bool = False,
                 raise fail(message) from None
         return run
     return decorate
+
+
+def _ignore_further_interrupts() -> None:
+    """After the first Ctrl-C the process is ending: a second one must not cut its clean exit (code 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _missing_dependency(error: BaseException, prefer_extra: str | None) -> str | None:
@@ -266,6 +273,8 @@ def bench(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         outcome = run_benchmark(plan, out, workers=workers, address=address, progress=progress)
+    if outcome.interrupted:
+        _ignore_further_interrupts()
     state = RESUME_HINT if outcome.interrupted else "Done."
     console.print(f"{state} Played {outcome.played} episodes, {outcome.skipped} already in {out}; "
                   f"{outcome.wall_s:.1f} s. Report: {outcome.report['markdown']} and {outcome.report['html']}",
