@@ -40,6 +40,7 @@ def _alive(processes: list[psutil.Process]) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.signals
 def test_interrupts_at_random_moments_stop_cleanly_and_resume_without_duplicates(tmp_path: Path) -> None:
     rng = random.Random(17)
     out = tmp_path / "bench"
