@@ -16,7 +16,8 @@ from gymnasium_llmconfig.lab.collect import sweep as sweep_mod
 from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.lab.collect.corpus import CorpusParams, make_corpus
 from gymnasium_llmconfig.lab.collect.model import GPTConfig, TinyGPT, count_params, non_embedding_params
-from gymnasium_llmconfig.lab.collect.sweep import COLUMNS, CollectError, collect, load_spec, parse_spec, read_records
+from gymnasium_llmconfig.lab.collect.runner import open_run_log, read_records
+from gymnasium_llmconfig.lab.collect.sweep import COLUMNS, CollectError, collect, load_spec, parse_spec
 from gymnasium_llmconfig.lab.collect.train import RunConfig, lr_at, run
 
 ABSURD_LR = 1000.0
@@ -256,7 +257,7 @@ def test_ray_workers_write_every_result(tmp_path: Path) -> None:
 
 
 def test_one_collector_per_output_directory(tmp_path: Path) -> None:
-    writer = sweep_mod.open_run_log(tmp_path / "runs.jsonl")
+    writer = open_run_log(tmp_path / "runs.jsonl")
     try:
         with pytest.raises(CollectError, match="another collector"):
             collect(parse_spec(TINY), tmp_path)

@@ -18,13 +18,12 @@ changed grid points and a finished run is never redone.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,18 @@ import yaml
 from gymnasium_llmconfig.errors import CollectError
 from gymnasium_llmconfig.lab.collect.corpus import Corpus, CorpusParams, make_corpus
 from gymnasium_llmconfig.lab.collect.model import non_embedding_params
-from gymnasium_llmconfig.lab.collect.train import RunConfig, failure_record, run
-from gymnasium_llmconfig.lab.executor import make_executor
-from gymnasium_llmconfig.storage import (
-    JsonlAppender,
-    StoreError,
-    atomic_write,
-    read_jsonl,
+from gymnasium_llmconfig.lab.collect.runner import (
+    REGISTRY_YAML,
+    RUNS_CSV,
+    Summary,
+    as_int,
+    check_keys,
+    collect_runs,
+    positive_list,
+    write_csv,
+    write_yaml,
 )
-
-RUNS_JSONL = "runs.jsonl"
-RUNS_CSV = "runs.csv"
-REGISTRY_YAML = "registry.yaml"
+from gymnasium_llmconfig.lab.collect.train import RunConfig, failure_record, run
 
 #: Columns of ``runs.csv``, in order.
 COLUMNS = (
@@ -75,7 +74,6 @@ COLUMNS = (
     "error",
 )
 ROLES = ("low", "medium", "high")
-DEVICES = ("cpu", "cuda")
 
 _SPEC_KEYS = {"task", "corpus", "train", "models", "tokens", "lrs", "batch_sizes", "roles"}
 _REQUIRED_KEYS = {"task", "train", "models", "tokens", "lrs", "batch_sizes"}
@@ -179,40 +177,12 @@ def run_id(cfg: RunConfig, corpus: CorpusParams) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _positive_list(raw: dict[str, Any], key: str, kind: Callable[[Any], Any]) -> tuple[Any, ...]:
-    values = raw[key]
-    if not isinstance(values, list) or not values:
-        raise CollectError(f"'{key}' must be a non-empty list")
-    try:
-        parsed = tuple(kind(v) for v in values)
-    except (TypeError, ValueError):
-        raise CollectError(f"'{key}' must hold numbers, got {values!r}") from None
-    if any(not math.isfinite(v) or v <= 0 for v in parsed) or len(set(parsed)) != len(parsed):
-        raise CollectError(f"'{key}' must hold distinct positive numbers, got {values!r}")
-    return parsed
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or float(value) != int(float(value)):
-        raise ValueError(value)
-    return int(float(value))
-
-
-def _check_keys(where: str, got: dict[str, Any], allowed: set[str], required: set[str] = frozenset()) -> None:
-    if not isinstance(got, dict):
-        raise CollectError(f"'{where}' must be a mapping")
-    if unknown := set(got) - allowed:
-        raise CollectError(f"unknown key(s) in {where}: {sorted(unknown)}; allowed: {sorted(allowed)}")
-    if missing := set(required) - set(got):
-        raise CollectError(f"missing key(s) in {where}: {sorted(missing)}")
-
-
 def parse_spec(raw: Any) -> Spec:
     """Validate a spec mapping (as loaded from YAML)."""
     if not isinstance(raw, dict):
         raise CollectError("the spec must be a YAML mapping")
-    _check_keys("spec", raw, _SPEC_KEYS, _REQUIRED_KEYS)
-    _check_keys("task", raw["task"], _TASK_KEYS, {"name", "title", "description"})
+    check_keys("spec", raw, _SPEC_KEYS, _REQUIRED_KEYS)
+    check_keys("task", raw["task"], _TASK_KEYS, {"name", "title", "description"})
     task = TaskText(**{k: str(v).strip() for k, v in raw["task"].items()})
     if not _LABEL.fullmatch(task.name):
         raise CollectError(f"task.name {task.name!r} must be alphanumeric (it becomes part of env ids)")
@@ -221,7 +191,7 @@ def parse_spec(raw: Any) -> Spec:
     except (TypeError, ValueError) as exc:
         raise CollectError(f"bad corpus parameters: {exc}") from None
     train = raw["train"]
-    _check_keys("train", train, _TRAIN_KEYS, {"seq_len"})
+    check_keys("train", train, _TRAIN_KEYS, {"seq_len"})
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in train.values()):
         raise CollectError(f"train values must be numbers, got {train!r}")
     models = raw["models"]
@@ -230,7 +200,7 @@ def parse_spec(raw: Any) -> Spec:
     for label, shape in models.items():
         if not _LABEL.fullmatch(str(label)):
             raise CollectError(f"model label {label!r} must be alphanumeric (it becomes part of env ids)")
-        _check_keys(f"models.{label}", shape, _MODEL_KEYS, _MODEL_KEYS)
+        check_keys(f"models.{label}", shape, _MODEL_KEYS, _MODEL_KEYS)
         if not all(isinstance(v, int) and v > 0 for v in shape.values()) or shape["d_model"] % shape["n_head"]:
             raise CollectError(f"models.{label}: positive ints with d_model divisible by n_head required")
     spec = Spec(
@@ -238,9 +208,9 @@ def parse_spec(raw: Any) -> Spec:
         corpus=corpus,
         train=dict(train),
         models={str(k): dict(v) for k, v in models.items()},
-        tokens=_positive_list(raw, "tokens", _int),
-        lrs=_positive_list(raw, "lrs", float),
-        batch_sizes=_positive_list(raw, "batch_sizes", _int),
+        tokens=positive_list(raw, "tokens", as_int),
+        lrs=positive_list(raw, "lrs", float),
+        batch_sizes=positive_list(raw, "batch_sizes", as_int),
         roles=dict(raw.get("roles") or {}),
     )
     labels = {cell_label(c) for c in spec.cells()}
@@ -266,38 +236,13 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     return parse_spec(raw)
 
 
-# --------------------------------------------------------------------------- results store
-
-
-def read_records(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Finished runs by run_id; a truncated last line is ignored."""
-    return {rec["run_id"]: rec for rec in read_jsonl(path)}
-
-
-def open_run_log(path: Path) -> JsonlAppender:
-    """The run log's appender; one collector per output directory."""
-    try:
-        return JsonlAppender(path, owner="collector")
-    except StoreError as exc:
-        raise CollectError(str(exc)) from None
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    return json.dumps(value) if isinstance(value, list) else value
+# --------------------------------------------------------------------------- table and registry
 
 
 def write_table(spec: Spec, records: dict[str, dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     """(Re)write ``runs.csv`` with the finished runs of the current spec; returns its rows."""
     rows = [{"run_id": rid, **records[rid]} for rid, _ in spec.runs() if rid in records]
-
-    def write(fh: Any) -> None:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _csv_value(row.get(k)) for k in COLUMNS} for row in rows)
-
-    atomic_write(out / RUNS_CSV, write)
+    write_csv(out / RUNS_CSV, COLUMNS, rows)
     return rows
 
 
@@ -366,21 +311,10 @@ def registry_fragment(spec: Spec) -> dict[str, Any]:
 
 def write_registry(spec: Spec, out: Path) -> None:
     """(Re)write ``registry.yaml`` atomically."""
-    text = yaml.safe_dump(registry_fragment(spec), sort_keys=False, width=100, allow_unicode=True)
-    atomic_write(out / REGISTRY_YAML, lambda fh: fh.write(text))
+    write_yaml(out / REGISTRY_YAML, registry_fragment(spec))
 
 
 # --------------------------------------------------------------------------- execution
-
-
-def check_device(device: str) -> None:
-    """Fail early, with a clear message, for an unknown or unavailable device."""
-    import torch
-
-    if device not in DEVICES:
-        raise CollectError(f"unknown device {device!r}; choose one of {DEVICES}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CollectError(f"--device cuda requested but CUDA is not available to torch {torch.__version__}")
 
 
 def _run_one(cfg: RunConfig, corpus: Corpus, device: str, threads: int) -> dict[str, Any]:
@@ -390,46 +324,8 @@ def _run_one(cfg: RunConfig, corpus: Corpus, device: str, threads: int) -> dict[
     return run(cfg, corpus, device)
 
 
-def _execute(
-    todo: Sequence[tuple[str, RunConfig]], corpus: Corpus, device: str, threads: int, workers: int
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Run each config (in process for one worker, else as Ray tasks), yielding results as they finish.
-
-    A worker that dies (e.g. out of memory) is an outcome too; Ctrl-C cancels the runs in flight.
-    """
-    import torch
-
-    try:
-        executor = make_executor(0 if workers == 1 else workers * threads)
-    except ImportError:
-        raise CollectError("--workers > 1 needs Ray: pip install ray") from None
-    with executor:
-        gpus = min(1.0, torch.cuda.device_count() / workers) if device == "cuda" else 0
-        shared = executor.share(corpus)
-        pending = {executor.submit(_run_one, cfg, shared, device, threads, num_cpus=threads, num_gpus=gpus):
-                   (rid, cfg) for rid, cfg in todo}
-        try:
-            for handle in executor.as_completed(pending):
-                rid, cfg = pending.pop(handle)
-                try:
-                    record = executor.result(handle)
-                except executor.task_errors as exc:
-                    record = failure_record(cfg, corpus, device, f"{type(exc).__name__}: {exc}")
-                yield rid, record
-        except KeyboardInterrupt:
-            executor.cancel(pending)
-            raise
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What one collector invocation did."""
-
-    total: int
-    skipped: int
-    ran: int
-    statuses: dict[str, int]
-    out: Path
+def _failure(cfg: RunConfig, corpus: Corpus, device: str, error: str) -> dict[str, Any]:
+    return failure_record(cfg, corpus, device, error)
 
 
 def collect(
@@ -447,33 +343,18 @@ def collect(
     stored) drive a progress display.
     The table and registry are rewritten even when the sweep is interrupted.
     """
-    check_device(device)
-    if workers < 1 or threads < 1:
-        raise CollectError("--workers and --threads must be >= 1")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    jsonl = out / RUNS_JSONL
-    runs = spec.runs()
-    with open_run_log(jsonl) as writer:
-        records = read_records(jsonl)
-        todo = [(rid, cfg) for rid, cfg in runs if rid not in records]
-        if on_start:
-            on_start(len(runs) - len(todo))
-        ran = 0
-        try:
-            if todo:
-                corpus = make_corpus(spec.corpus)
-                for rid, rec in _execute(todo, corpus, device, threads, workers):
-                    rec = {"run_id": rid, **rec}
-                    writer.append(rec)
-                    records[rid] = rec
-                    ran += 1
-                    if on_result:
-                        on_result(rid, rec)
-        finally:
-            rows = write_table(spec, records, out)
-            write_registry(spec, out)
-    statuses: dict[str, int] = {}
-    for row in rows:
-        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    return Summary(total=len(runs), skipped=len(runs) - len(todo), ran=ran, statuses=statuses, out=out)
+    corpus: list[Corpus] = []
+
+    def prepare() -> Corpus:
+        corpus.append(make_corpus(spec.corpus))
+        return corpus[0]
+
+    def write_outputs(records: dict[str, dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+        rows = write_table(spec, records, out)
+        write_registry(spec, out)
+        return rows
+
+    return collect_runs(
+        spec.runs(), out, _run_one, lambda cfg, dev, err: _failure(cfg, corpus[0], dev, err), prepare,
+        write_outputs, device=device, workers=workers, threads=threads, on_start=on_start, on_result=on_result,
+    )
