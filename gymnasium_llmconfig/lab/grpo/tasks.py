@@ -101,6 +101,21 @@ class Family:
     def example(self, rng: random.Random) -> tuple[str, str]:
         return GENERATORS[self.kind](rng, self.difficulty)
 
+    @property
+    def max_prompt_len(self) -> int:
+        """Longest prompt the family can produce (numbers are zero-padded; the longest story for ``word``)."""
+        d = self.difficulty
+        if self.kind == "word":
+            name, item = max(_NAMES, key=len), max(_ITEMS, key=len)
+            return len(f"{name} has {'0' * d} {item}, loses {'0' * d}. now?")
+        return {"add": 2 * d + 2, "mul": d + 3, "mod": d + 3}.get(self.kind, d + 2)
+
+    @property
+    def max_answer_len(self) -> int:
+        """Longest answer: one carry digit more than the operands for sums and products."""
+        return {"add": self.difficulty + 1, "mul": self.difficulty + 1, "mod": 1,
+                "word": self.difficulty + 1}.get(self.kind, self.difficulty)
+
 
 def parse_family(name: str) -> Family:
     """``'add3'`` -> ``Family('add', 3)``; an unknown family names the allowed ones."""
