@@ -6,6 +6,7 @@ The objective's math (eq. 1 advantages, clip, k3 KL) is tested against hand comp
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -208,3 +209,48 @@ def test_sampling_is_seeded() -> None:
     one = generate(policy, prompts, 1.0, torch.Generator().manual_seed(5))
     two = generate(policy, prompts, 1.0, torch.Generator().manual_seed(5))
     assert torch.equal(one.ids, two.ids)
+
+
+# -- a local Hugging Face causal LM through the same trainer ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialized 2-layer Llama with a char-level tokenizer, saved like any local HF model."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from gymnasium_llmconfig.lab.grpo.tasks import ALPHABET
+
+    vocab = {"<pad>": 0, "<eos>": 1, **{c: i + 2 for i, c in enumerate(ALPHABET)}, "\n": len(ALPHABET) + 2}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
+    cfg = transformers.LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                                   pad_token_id=0, eos_token_id=1, bos_token_id=1, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("hf") / "tiny-llama"
+    transformers.LlamaForCausalLM(cfg).save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
+
+
+def test_hf_policy_trains_saves_and_resumes_through_the_same_trainer(tiny_hf_model: Path, tmp_path: Path) -> None:
+    from gymnasium_llmconfig.lab.grpo.policy import HFPolicy
+
+    policy = HFPolicy(str(tiny_hf_model), max_new_tokens=4)
+    ids, attention = policy.encode_prompts(["r12=", "ann has 3 pens, gets 4. now?"])
+    assert ids.shape == attention.shape and not attention[0, 0] and attention[1].all()  # left padding, masked
+    train = make_split(parse_family("rev3"), "train", 8)
+    trainer = GRPOTrainer(policy, train, GRPOConfig(lr=1e-3, batch_size=4, group_size=2, kl_coef=0.1, seed=0))
+    metrics = trainer.step()
+    assert metrics["status"] == "ok" and 1 <= metrics["response_length"] <= 4
+    assert math.isfinite(metrics["kl"]) and math.isfinite(metrics["grad_norm"])
+    trainer.save(tmp_path / "hf.safetensors")
+    again = GRPOTrainer(HFPolicy(str(tiny_hf_model), max_new_tokens=4), train, trainer.cfg)
+    again.load(tmp_path / "hf.safetensors")
+    assert again.step_index == 1
+    for (name, a), b in zip(policy.model.state_dict().items(), again.policy.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert 0.0 <= again.evaluate(make_split(parse_family("rev3"), "test", 4)) <= 1.0
