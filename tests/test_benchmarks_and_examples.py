@@ -141,3 +141,9 @@ def test_base_import_and_micro_env_do_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_grpo_landscape_quick() -> None:
+    out = run_script("benchmarks/grpo_landscape.py", "--quick").stdout
+    assert "best config per fidelity" in out and "mean accuracy by lr" in out and "LLMConfig" not in out
+    assert "Add3-N256-E8" in out and "min of run time in all" in out

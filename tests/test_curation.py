@@ -98,9 +98,10 @@ def test_unregistered_suite_tasks_are_skipped_with_a_note(tmp_path: Path) -> Non
         resolve_suite("nope")
 
 
-def test_smoke_suite_is_the_shipped_micro_task() -> None:
+def test_smoke_suite_is_the_shipped_micro_and_grpo_tasks() -> None:
     suite = resolve_suite("smoke")
-    assert suite.test and all(e.startswith("LLMConfig-Micro-") for e in suite.train + suite.test)
+    assert suite.test and all(e.startswith(("LLMConfig-Micro-", "LLMConfig-GRPO-")) for e in suite.train + suite.test)
+    assert {e.split("-")[1] for e in suite.test} == {"Micro", "GRPO"}
     assert not suite.notes
 
 
