@@ -3,7 +3,7 @@
 Run: ``LLMCONFIG_DATA_DIR=../shared/llmconfig-data python benchmarks/leaderboard_l2h.py [OUT] [--workers N]``
 (default OUT: ``results/l2h``). It is ``llmconfig bench`` with the defaults, plus a printed summary: wall
 time (fits included), per-agent episode time, and the overall regret table. Re-running resumes.
-``--quick`` plays random and topk on the smoke suite (Micro, no data needed) at budget 1, one seed, in
+``--quick`` plays random and topk on the smoke suite (Micro and GRPO, no data needed) at budget 1, one seed, in
 this process (default OUT: ``results/l2h-quick``), for CI.
 """
 

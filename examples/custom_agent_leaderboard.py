@@ -5,7 +5,7 @@ Usage: ``python examples/custom_agent_leaderboard.py [--quick] [--out DIR]``.
 ``LocalSearch`` implements the agent protocol (``agents/base.py``) directly, with
 no base class: it starts at the centre of the space and then always runs the
 untried config nearest (in the space's vector encoding) to the best one so far.
-The script plays it and ``random`` on the smoke suite (the high Micro envs,
+The script plays it and ``random`` on the smoke suite (the high Micro and GRPO envs,
 shipped in the package) with :func:`run_benchmark`, in this process, and prints
 the report's overall table. The same run from the command line::
 

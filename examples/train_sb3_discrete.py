@@ -58,16 +58,17 @@ def main() -> None:
     args = parser.parse_args()
     timesteps = 256 if args.quick else args.timesteps
     torch.set_num_threads(1)  # a tiny MLP: more threads only add overhead
-    suite = resolve_suite("smoke")
-    grid = gymnasium_llmconfig.make(suite.train[0]).unwrapped.card.space.enumerate()
-    envs = DummyVecEnv([lambda env_id=env_id: discrete_env(env_id, grid) for env_id in suite.train])
+    suite = resolve_suite("smoke")  # Micro and GRPO; the shared grid is Micro's, so the Micro envs only
+    train, test = ([e for e in envs if e.startswith("LLMConfig-Micro-")] for envs in (suite.train, suite.test))
+    grid = gymnasium_llmconfig.make(train[0]).unwrapped.card.space.enumerate()
+    envs = DummyVecEnv([lambda env_id=env_id: discrete_env(env_id, grid) for env_id in train])
     model = PPO("MlpPolicy", envs, n_steps=64, batch_size=64, learning_rate=3e-3, gamma=1.0,
                 ent_coef=0.01, seed=0, verbose=0)
     model.learn(total_timesteps=timesteps)
-    print(f"PPO trained {timesteps:,} steps on {len(suite.train)} Micro training envs "
+    print(f"PPO trained {timesteps:,} steps on {len(train)} Micro training envs "
           f"({len(grid)} actions, budget {BUDGET})")
     print(f"{'test env':36s} {'PPO':>7s} {'random (20 seeds)':>18s}")
-    for env_id in suite.test:
+    for env_id in test:
         print(f"{env_id:36s} {policy_regret(model, env_id, grid):7.3f} {random_regret(env_id, 20):18.3f}")
     print("Final normalized regret (0 = found the env's best run, 1 = only its worst).")
 

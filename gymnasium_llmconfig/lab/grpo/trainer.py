@@ -6,10 +6,11 @@ sampled completions each; the loss reads only the policy's own tokens (the answe
 never the prompt or the padding after EOS). The KL is to the frozen starting policy.
 
 Built to be resumed phase by phase (LLMZero): the data order and the sampling noise of step ``k``
-depend only on ``(seed, k)``, checkpoints are weights only with the step in their header, and a
-trainer loaded from step ``k`` continues exactly as the one that saved it would have (optimizer
-moments restart, as in any weights-only resume). A non-finite loss or gradient is an outcome:
-the step is not applied, :attr:`status` becomes ``"diverged"`` and training stops there.
+depend only on ``(seed, k)``, and checkpoints are weights only with the step in their header, so a
+trainer loaded from step ``k`` sees the same batches and samples the same rollouts as the one that
+saved it; only the optimizer's moments restart, as in any weights-only resume. A non-finite loss or
+gradient is an outcome: the step is not applied, :attr:`status` becomes ``"diverged"`` and training
+stops there.
 """
 
 from __future__ import annotations
