@@ -5,14 +5,16 @@ GP posterior mean and standard deviation at a candidate, the candidate's
 features, the step ``t`` and the budget ``T``. One shared MLP scores every
 candidate, and the policy is the softmax over the candidates' scores, so it
 is invariant to their order and works for any number of them. The value
-network sees only ``t`` and ``T`` (MetaBO §4: the value of a state is the
-expected regret still to come, which the step and budget summarize for a
-policy trained on a distribution of tasks). Training is PPO on BO episodes of
-the training envs (:mod:`agents.bo_episode`) with the paper's reward, the
+network sees only ``t`` and ``T`` (as in the authors' reference
+configuration, which also starts episodes with no initial samples, so the
+policy makes the first choice too). Training is PPO on BO episodes of the
+training envs (:mod:`agents.bo_episode`) with the paper's reward, the
 negative simple regret after each step (``r_t = -R_t``, normalized here by
-each env's best and worst run so every env weighs the same), so an episode's
-return is the negative cumulative regret; at test time the policy is greedy
-(the argmax of the scores), as MetaBO evaluates its policies.
+each env's best and worst run so every env weighs the same; the paper's
+``-log10 R_t`` variant is not used because a regret of exactly 0 is common in
+run tables), so an episode's return is the negative cumulative regret; at
+test time the policy is greedy (the argmax of the scores), as MetaBO
+evaluates its policies.
 
 MetaBO trains one policy per function class; here that is one per task
 (training envs grouped by task, every fidelity of a task one class), so
