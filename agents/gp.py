@@ -1,7 +1,7 @@
 """Gaussian-process posterior and acquisition over a candidate set, with BoTorch and GPyTorch.
 
 Shared by the model-based agents (``gp-bo``, ``fsbo``, ``fidelity-transfer``;
-``nap`` fits its fixed hyperparameters here): one place decides how
+``metabo`` fits its fixed hyperparameters here): one place decides how
 observations are warped, how the GP is fit and how expected improvement is
 computed, so agents differ only in what they add.
 """

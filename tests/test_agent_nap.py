@@ -1,28 +1,17 @@
-"""NAP: PPO-trained acquisition policy on the shipped Micro envs (tiny training runs, real episodes)."""
+"""NAP: the transformer neural acquisition process, meta-trained on the shipped Micro envs (tiny runs, real envs)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import gymnasium
-import numpy as np
 import pytest
 import torch
-from botorch.models import SingleTaskGP
-from gymnasium.utils.env_checker import check_env
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
 from agents.base import run_episode
-from agents.gp import log_expected_improvement, posterior_mean_std
-from agents.nap import (
-    N_FEATURES,
-    NAP,
-    AcquisitionEnv,
-    CandidatePolicy,
-    GPSettings,
-    candidate_features,
-    gp_posterior,
-)
+from agents.nap import NAP, NeuralAcquisitionProcess, auxiliary_nll
 from agents.zoo import make_agent
 from gymnasium_llmconfig.training_data import TrainingSet
 
@@ -33,126 +22,95 @@ BUDGET = 5
 
 @pytest.fixture(scope="module")
 def fitted() -> NAP:
-    agent = NAP(timesteps=256, n_candidates=16, seed=0)
+    agent = NAP(iterations=40, episodes=4, n_candidates=8, seed=0)
     agent.fit(TrainingSet.from_env_ids(TRAIN))
     return agent
 
 
-def play(agent: NAP, seed: int = 3) -> list[dict]:
-    return run_episode(gymnasium.make(TEST, budget=BUDGET), agent, seed=seed)
+def play(agent: NAP, seed: int = 3, budget: int = BUDGET) -> list[dict]:
+    return run_episode(gymnasium.make(TEST, budget=budget), agent, seed=seed)
 
 
 def configs_of(infos: list[dict]) -> list[tuple]:
     return [tuple(sorted(info["config"].items())) for info in infos]
 
 
-def test_fitted_agent_plays_valid_distinct_configs(fitted: NAP) -> None:
+def inputs(batch: int = 2, history: int = 3, n: int = 6, dim: int = 4, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, history, dim, generator=g), torch.randn(batch, history, generator=g),
+            torch.rand(batch, n, dim, generator=g), torch.rand(batch, 2, generator=g))
+
+
+def test_network_outputs_a_score_and_a_gaussian_per_candidate() -> None:
+    network = NeuralAcquisitionProcess(dim=4, width=16, heads=2, layers=2).eval()
+    scores, mean, log_std = network(*inputs())
+    assert scores.shape == mean.shape == log_std.shape == (2, 6)
+    empty = inputs(history=0)  # the first proposal: only the learned "no data" token is in the history
+    assert network(*empty)[0].shape == (2, 6) and torch.isfinite(network(*empty)[0]).all()
+
+
+def test_candidates_attend_to_the_history_not_to_each_other() -> None:
+    network = NeuralAcquisitionProcess(dim=4, width=16, heads=2, layers=2).eval()
+    history_x, history_y, candidates, time = inputs()
+    with torch.no_grad():
+        before = torch.stack(network(history_x, history_y, candidates, time))
+        changed = candidates.clone()
+        changed[:, 0] += 5.0  # move one candidate far away
+        after = torch.stack(network(history_x, history_y, changed, time))
+        assert torch.allclose(after[..., 1:], before[..., 1:], atol=1e-6)  # the others do not see it
+        assert not torch.allclose(after[..., 0], before[..., 0])
+        order = torch.randperm(6, generator=torch.Generator().manual_seed(1))
+        permuted = torch.stack(network(history_x, history_y, candidates[:, order], time))
+        assert torch.allclose(permuted, before[..., order], atol=1e-6)
+        other_history = torch.stack(network(history_x, -history_y, candidates, time))
+        assert not torch.allclose(other_history, before)  # but every candidate reads the history
+
+
+def test_auxiliary_loss_is_the_gaussian_negative_log_likelihood() -> None:
+    mean = torch.tensor([[0.0, 1.0]])
+    log_std = torch.tensor([[0.0, math.log(2.0)]])
+    target = torch.tensor([[1.0, 0.0]])
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    by_hand = [half_log_2pi + 0.0 + 0.5 * 1.0, half_log_2pi + math.log(2.0) + 0.5 * (1.0 / 2.0) ** 2]
+    assert float(auxiliary_nll(mean, log_std, target)) == pytest.approx(sum(by_hand) / 2)
+    assert by_hand == pytest.approx([1.4189385, 1.7370857])
+
+
+def test_fitted_agent_plays_valid_distinct_configs_on_a_real_env(fitted: NAP) -> None:
+    assert list(fitted.tasks) == ["Micro"]  # one network per task, meta-trained on that task's training envs
     infos = play(fitted)
     assert len(infos) == BUDGET
     assert all(info["valid"] and not info["repeat"] for info in infos)
     assert len(set(configs_of(infos))) == BUDGET
     regrets = [info["normalized_regret"] for info in infos]
-    assert all(0.0 <= r <= 1.0 for r in regrets)
-    assert regrets == sorted(regrets, reverse=True)  # best-so-far regret never grows
-    assert 0.01 < fitted.gp_settings.lengthscale_factor < 10 and 1e-5 < fitted.gp_settings.noise < 1
+    assert all(0.0 <= r <= 1.0 for r in regrets) and regrets == sorted(regrets, reverse=True)
+    assert len(play(fitted, budget=1)) == 1
 
 
-def test_policy_ranks_candidates_by_features(fitted: NAP) -> None:
-    """The trained scorer is not flat: candidates with different GP features get different logits."""
-    rng = np.random.default_rng(0)
-    features = candidate_features(rng.random((3, 2)), [0.1, 0.5, 0.2], rng.random((20, 2)), 0.6, fitted.gp_settings)
-    assert features.shape == (20, N_FEATURES)
-    assert np.allclose(features[:, 4], 0.6) and np.allclose(features[:, 3], features[0, 3])
-    logits = fitted.scorer.forward_actor(torch.as_tensor(features).reshape(1, -1)).detach().numpy()[0]
-    assert logits.shape == (20,) and np.ptp(logits) > 1e-6
-
-
-def test_features_are_botorch_single_task_gp_posterior() -> None:
-    """The fast torch posterior is BoTorch's SingleTaskGP with the same fixed hyperparameters."""
-    rng = np.random.default_rng(1)
-    settings = GPSettings(lengthscale_factor=0.3, noise=1e-3)
-    x_seen, x_candidates = rng.random((4, 3)), rng.random((50, 3))
-    utilities = rng.standard_normal(4)
-    z = (utilities - utilities.mean()) / utilities.std()
-    model = SingleTaskGP(torch.as_tensor(x_seen), torch.as_tensor(z).reshape(-1, 1), outcome_transform=None)
-    model.covar_module.lengthscale = 0.3 * np.sqrt(3)
-    model.likelihood.noise = 1e-3
-    model.eval()
-    mean, std = posterior_mean_std(model, x_candidates)
-    ours_mean, ours_std = gp_posterior(x_seen, z, x_candidates, settings)
-    assert np.allclose(ours_mean.numpy(), mean, atol=1e-6) and np.allclose(ours_std.numpy(), std, atol=1e-6)
-    features = candidate_features(x_seen, utilities, x_candidates, 0.8, settings)
-    log_ei = log_expected_improvement(model, x_candidates, float(z.max()))
-    assert np.allclose(features[:, 2], np.maximum(log_ei, -20.0), atol=1e-4)
-    assert np.allclose(features[:, 3], z.max(), atol=1e-6)
-
-
-def test_policy_is_permutation_invariant_and_optimizes_the_scorer() -> None:
-    n = 8
-    obs_space = gymnasium.spaces.Box(-np.inf, np.inf, (n, N_FEATURES), np.float32)
-    policy = CandidatePolicy(obs_space, gymnasium.spaces.Discrete(n), lambda _: 3e-4, hidden=16)
-    assert isinstance(policy.action_net, torch.nn.Identity)
-    optimized = {id(p) for group in policy.optimizer.param_groups for p in group["params"]}
-    assert optimized == {id(p) for p in policy.parameters()}
-    assert {id(p) for p in policy.mlp_extractor.actor.parameters()} <= optimized
-    obs = torch.randn(2, n, N_FEATURES)
-    order = torch.randperm(n)
-    with torch.no_grad():
-        logits = policy.get_distribution(obs).distribution.logits
-        permuted = policy.get_distribution(obs[:, order]).distribution.logits
-        assert torch.allclose(permuted, logits[:, order], atol=1e-6)
-        assert torch.allclose(policy.predict_values(obs[:, order]), policy.predict_values(obs), atol=1e-6)
-
-
-@pytest.mark.filterwarnings("ignore:.*Box observation space")  # GP features are unbounded on purpose
-def test_training_env_rewards_are_regret_drops() -> None:
-    envs = list(TrainingSet.from_env_ids(TRAIN))
-    env = AcquisitionEnv(envs, n_candidates=8, horizon=4, settings=GPSettings())
-    check_env(env, skip_render_check=True)
-    fixed = AcquisitionEnv(envs, n_candidates=8, horizon=4, settings=GPSettings(), min_budget=4)
-    obs, _ = fixed.reset(seed=1)
-    assert obs.shape == (8, N_FEATURES) and np.isfinite(obs).all()
-    assert np.allclose(obs[:, 4], 1 / 4)  # one of four evaluations used
-    first = fixed.regret
-    rewards, done = [], False
-    while not done:
-        obs, reward, done, _, info = fixed.step(0)
-        rewards.append(reward)
-        assert reward >= 0.0
-    assert len(rewards) == 3  # one random start, then budget - 1 policy choices
-    assert sum(rewards) == pytest.approx(first - info["normalized_regret"])
-    assert len(fixed.tried) == 4  # candidates are always untried
-    budgets = set()
-    for seed in range(20):
-        env.reset(seed=seed)
-        budgets.add(env.budget)
-    assert budgets == {2, 3, 4}
-
-
-def test_save_load_round_trip_gives_same_proposals(fitted: NAP, tmp_path: Path) -> None:
-    """The policy is a safetensors state dict plus JSON (no zip, no pickle); reloaded, it plays the same."""
+def test_fit_save_load_gives_the_same_proposals(fitted: NAP, tmp_path: Path) -> None:
+    """Safetensors state dicts plus JSON (no pickle); reloaded, the agent plays the same configs."""
     fitted.save(tmp_path / "nap")
     assert sorted(p.name for p in (tmp_path / "nap").iterdir()) == ["agent.json", "tensors.safetensors"]
     loaded = NAP.load(tmp_path / "nap")
-    assert (loaded.n_candidates, loaded.timesteps, loaded.gp_settings) == (16, 256, fitted.gp_settings)
+    assert (loaded.iterations, loaded.episodes, loaded.n_candidates) == (40, 4, 8)
     for seed in (3, 7):
         assert configs_of(play(loaded, seed)) == configs_of(play(fitted, seed))
 
 
-def test_ppo_hyperparameters_are_constructor_arguments() -> None:
-    agent = make_agent("nap", learning_rate=3e-4, n_steps=128, neighbour_share=0.5)
-    assert (agent.learning_rate, agent.n_steps, agent.neighbour_share, agent.gamma) == (3e-4, 128, 0.5, 1.0)
-
-
-def test_same_seed_same_policy(fitted: NAP) -> None:
-    again = NAP(timesteps=256, n_candidates=16, seed=0)
+def test_same_seed_same_network_other_seed_other_network(fitted: NAP) -> None:
+    again = NAP(iterations=40, episodes=4, n_candidates=8, seed=0)
     again.fit(TrainingSet.from_env_ids(TRAIN))
-    for name, value in fitted.scorer.state_dict().items():
-        assert torch.equal(value, again.scorer.state_dict()[name]), name
+    other = NAP(iterations=40, episodes=4, n_candidates=8, seed=1)
+    other.fit(TrainingSet.from_env_ids(TRAIN))
+    state = fitted.tasks["Micro"].state
+    assert all(torch.equal(value, again.tasks["Micro"].state[name]) for name, value in state.items())
+    assert not all(torch.equal(value, other.tasks["Micro"].state[name]) for name, value in state.items())
 
 
-def test_unfitted_agent_says_how_to_fix_it() -> None:
-    agent = make_agent("nap")
-    assert isinstance(agent, NAP)
+def test_hyperparameters_are_constructor_arguments_and_unfitted_agent_says_how_to_fix_it() -> None:
+    agent = make_agent("nap", aux_weight=0.25, width=16, layers=1)
+    assert isinstance(agent, NAP) and (agent.aux_weight, agent.width, agent.layers) == (0.25, 16, 1)
     with pytest.raises(RuntimeError, match=r"call fit\(training_set\) first, or NAP.load"):
         play(agent)
+    with pytest.raises(ValueError, match="episodes >= 2"):
+        NAP(episodes=1)

@@ -111,7 +111,8 @@ def test_architecture_neighbours_are_canonical_members_of_the_space(seed: int) -
 
 def test_agent_names_and_errors() -> None:
     names = agent_names()
-    assert {"random", "topk", "optuna-tpe", "optuna-cmaes", "gp-bo", "fsbo", "nap", "fidelity-transfer"} <= set(names)
+    assert {"random", "topk", "optuna-tpe", "optuna-cmaes", "gp-bo", "fsbo", "metabo", "nap",
+            "fidelity-transfer"} <= set(names)
     assert make_agent("optuna-qmc").name == "optuna-qmc"
     with pytest.raises(UnknownAgentError, match="Did you mean optuna-"):
         make_agent("optuna-bogus")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,10 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
     assert _comparable(ResultStore(parts).rows()) == _comparable(ResultStore(tmp_path / "whole").rows())
     assert len((parts / EPISODES).read_text().splitlines()) == N_EPISODES  # nothing duplicated, nothing lost
     assert run_benchmark(PLAN, parts, workers=0, progress=False).played == 0
-    fitted = ResultStore(parts).load_fitted("fidelity-transfer[max_points=80]")
-    assert sorted(fitted) == ["agent.json", "tensors.safetensors"]  # resumed from these files, not refitted
+    for seed in PLAN.seeds:  # one fit per (agent, seed), built with seed + the episode seed
+        fitted = ResultStore(parts).load_fitted("fidelity-transfer[max_points=80]", seed)
+        assert sorted(fitted) == ["agent.json", "tensors.safetensors"]  # resumed from these files, not refitted
+        assert json.loads(fitted["agent.json"])["init"]["seed"] == seed
     for out in (parts, tmp_path / "whole"):  # no pickle anywhere in a results directory
         assert {p.suffix for p in out.rglob("*") if p.is_file()} <= {".jsonl", ".json", ".safetensors", ".md",
                                                                       ".html", ".png"}
@@ -122,8 +125,50 @@ def test_module_class_agent_runs_through_the_cli_on_ray_and_fit_sees_no_high_env
     spy = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent != "random"}
     plain = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent == "random"}
     assert spy == plain  # same proposals as random search with the same seeds
-    rebuilt = CliRunner().invoke(app, ["report", str(out)])
-    assert rebuilt.exit_code == 0 and "leaderboard.md" in rebuilt.output.replace("\n", "")  # rich wraps long paths
+    rebuilt = CliRunner().invoke(app, ["report", str(out)], env={"COLUMNS": "400"})  # no wrap inside the path
+    assert rebuilt.exit_code == 0 and "leaderboard.md" in rebuilt.output
+
+
+class SeededSpy(RandomSearch):
+    """Random search whose fit remembers its ``seed``; each episode records the seed of the agent that played it."""
+
+    name = "seeded-spy"
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.seed = seed
+        self.fitted_seed: int | None = None
+        self.record = self
+
+    def fit(self, training_set: TrainingSet) -> None:
+        self.fitted_seed = self.seed
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {"fitted_seed": self.fitted_seed}
+
+    def save(self, path: str | Path) -> None:
+        Path(path, "spy.json").write_text(json.dumps({"seed": self.seed, "fitted_seed": self.fitted_seed}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> SeededSpy:
+        saved = json.loads(Path(path, "spy.json").read_text())
+        agent = cls(saved["seed"])
+        agent.fitted_seed = saved["fitted_seed"]
+        return agent
+
+
+def test_learning_agents_are_fitted_per_seed_and_episodes_of_seed_k_use_fit_k(tmp_path: Path) -> None:
+    plan = BenchmarkPlan(suite="smoke", agents=[AgentSpec(f"{__name__}:SeededSpy", {"seed": 10})],
+                         budgets=[1], seeds=[0, 2])
+    run_benchmark(plan, tmp_path, workers=0, progress=False)
+    store = ResultStore(tmp_path)
+    rows = store.rows()
+    assert len(rows) == len(SMOKE.test) * 2
+    assert {(r.seed, r.agent_record["fitted_seed"]) for r in rows} == {(0, 10), (2, 12)}
+    assert sorted(p.name for p in (tmp_path / "fitted" / "seeded-spy_seed=10_").iterdir()) == ["seed0", "seed2"]
+    wider = replace(plan, seeds=[0, 1, 2])  # resuming with one more seed fits only that seed
+    assert run_benchmark(wider, tmp_path, workers=0, progress=False).played == len(SMOKE.test)
+    assert json.loads(store.load_fitted("seeded-spy[seed=10]", 1)["spy.json"]) == {"seed": 11, "fitted_seed": 11}
 
 
 @pytest.mark.parametrize(("args", "message"), [

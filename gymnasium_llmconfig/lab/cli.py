@@ -233,7 +233,7 @@ def _on_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-DEFAULT_AGENTS = "random,topk,optuna-tpe,gp-bo,fsbo,nap,fidelity-transfer"
+DEFAULT_AGENTS = "random,topk,optuna-tpe,gp-bo,fsbo,metabo,nap,fidelity-transfer"
 
 
 @app.command("bench")

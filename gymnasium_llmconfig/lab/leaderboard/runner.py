@@ -4,8 +4,10 @@ The driver resolves the suite, checks every agent's name and arguments
 without building it (so a mistake fails before anything runs and nothing
 heavy loads in the driver), fits the learning agents on a
 :class:`~gymnasium_llmconfig.training_data.TrainingSet` of the suite's
-*training* envs only (a Ray task each, in parallel with the episodes of the
-agents that need no fit), then plays every pending episode as a Ray task and
+*training* envs only, once per episode seed (a Ray task per (agent, seed), in
+parallel with the episodes of the agents that need no fit: the episodes of
+seed ``k`` play the agent fitted with seed ``k``, so the spread over seeds
+covers the meta-training randomness too), then plays every pending episode as a Ray task and
 appends each finished episode to the results store as it arrives. A fitted
 agent travels and is stored as the files its ``save(path)`` writes (JSON and
 safetensors for the zoo), never as a pickle; ``load(path)`` rebuilds it.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import json
 import os
 import signal
@@ -141,22 +144,25 @@ def run_benchmark(
             task = bar.add_task("episodes", total=total)
             running: dict[Any, tuple[str, Any]] = {}
             for label, job in agents.items():
-                if not pending[label]:
-                    continue
-                if job.learns:
-                    job.fitted = store.load_fitted(label)
-                    if job.fitted is None:
-                        bar.update(task, description=f"fitting {', '.join(j for j, a in agents.items() if a.learns)}")
-                        running[executor.submit(_fit, job.recipe, list(suite.train))] = ("fit", label)
-                        continue
-                _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
+                for seed, keys in _by_seed(pending[label]).items():
+                    if job.learns:
+                        job.fitted[seed] = store.load_fitted(label, seed)
+                        if job.fitted[seed] is None:
+                            bar.update(task, description="fitting " + ", ".join(j for j, a in agents.items()
+                                                                                 if a.learns))
+                            running[executor.submit(_fit, job.recipe, list(suite.train), seed)] = (
+                                "fit", (label, seed))
+                            continue
+                    _submit_episodes(executor, running, job, keys, plan.env_kwargs)
             for handle in executor.as_completed(running):
                 kind, payload = running.pop(handle)
                 result = _result(executor, handle)
                 if kind == "fit":
-                    store.save_fitted(payload, result)
-                    agents[payload].fitted = result
-                    _submit_episodes(executor, running, agents[payload], pending[payload], plan.env_kwargs)
+                    label, seed = payload
+                    store.save_fitted(label, seed, result)
+                    agents[label].fitted[seed] = result
+                    _submit_episodes(executor, running, agents[label], _by_seed(pending[label])[seed],
+                                     plan.env_kwargs)
                     continue
                 log.append(result.to_dict())
                 played += 1
@@ -216,11 +222,19 @@ def _keys(label: str, envs: Sequence[str], plan: BenchmarkPlan) -> list[EpisodeK
     return [(label, e, int(b), int(s)) for e in envs for b in plan.budgets for s in plan.seeds]
 
 
+def _by_seed(keys: Sequence[EpisodeKey]) -> dict[int, list[EpisodeKey]]:
+    """Episode keys grouped by their seed, seeds in first-seen order."""
+    grouped: dict[int, list[EpisodeKey]] = {}
+    for key in keys:
+        grouped.setdefault(key[3], []).append(key)
+    return grouped
+
+
 class _AgentJob:
     """One agent of the plan: how workers rebuild it, and whether it must be fitted first.
 
     The recipe (factory and arguments) travels to workers in memory only;
-    a fitted agent travels as the files of its ``save(path)``.
+    a fitted agent travels as the files of its ``save(path)``, one per episode seed.
     """
 
     def __init__(self, spec: AgentSpec):
@@ -234,7 +248,7 @@ class _AgentJob:
                                   "the leaderboard stores fitted agents with them (see agents.persistence.SavedAgent)")
         _ship_by_value_if_local(factory)
         self.recipe = cloudpickle.dumps((factory, kwargs))
-        self.fitted: dict[str, bytes] | None = None
+        self.fitted: dict[int, dict[str, bytes] | None] = {}
 
 
 def _label(spec: AgentSpec, factory: Callable[..., Any]) -> str:
@@ -257,9 +271,10 @@ def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
 
 def _submit_episodes(executor: Executor, running: dict, job: _AgentJob, keys: Sequence[EpisodeKey],
                      env_kwargs: Mapping[str, Any]) -> None:
-    recipe, fitted = executor.share(job.recipe), executor.share(job.fitted)
+    recipe = executor.share(job.recipe)
+    fitted = {seed: executor.share(job.fitted.get(seed)) for seed in {key[3] for key in keys}}
     for label, env_id, budget, seed in keys:
-        running[executor.submit(_play, label, recipe, fitted, env_id, budget, seed, dict(env_kwargs))] = (
+        running[executor.submit(_play, label, recipe, fitted[seed], env_id, budget, seed, dict(env_kwargs))] = (
             "episode", None)
 
 
@@ -282,14 +297,29 @@ def _agent_from(recipe: bytes, fitted: dict[str, bytes] | None) -> Any:
     return _AGENTS[token]
 
 
-def _fit(recipe: bytes, train_env_ids: list[str]) -> dict[str, bytes]:
-    """Fit on the training envs; returns the files ``save(path)`` wrote (name -> bytes)."""
+def _fit(recipe: bytes, train_env_ids: list[str], seed: int) -> dict[str, bytes]:
+    """Fit on the training envs for the episodes of ``seed``; returns the files ``save(path)`` wrote.
+
+    An agent whose constructor takes ``seed`` is built with its given ``seed``
+    (0 when not given) plus the episode seed, so each seed's fit draws its own
+    meta-training randomness and seed 0 fits exactly the agent as configured.
+    """
     factory, kwargs = cloudpickle.loads(recipe)
+    if _takes_seed(factory):
+        kwargs = {**kwargs, "seed": int(kwargs.get("seed", 0)) + int(seed)}
     agent = factory(**kwargs)
     agent.fit(TrainingSet.from_env_ids(train_env_ids))
     with tempfile.TemporaryDirectory() as scratch:
         agent.save(scratch)
         return {file.name: file.read_bytes() for file in sorted(Path(scratch).iterdir()) if file.is_file()}
+
+
+def _takes_seed(factory: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in parameters
 
 
 def _play(label: str, recipe: bytes, fitted: dict[str, bytes] | None, env_id: str, budget: int, seed: int,

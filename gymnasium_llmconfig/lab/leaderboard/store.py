@@ -5,8 +5,9 @@ Layout:
 * ``episodes.jsonl``: one durable JSON line per finished episode, keyed by
   (agent, env_id, budget, seed). A re-run skips every key already there; a
   killed run loses only the episodes in flight.
-* ``fitted/<agent>/``: each learning agent as it was after ``fit``, as its
-  ``save(path)`` wrote it (JSON and safetensors, never a pickle: a shared
+* ``fitted/<agent>/seed<k>/``: each learning agent as it was after the ``fit``
+  whose episodes use seed ``k`` (one fit per agent and seed, so the spread over
+  seeds covers meta-training randomness), as its ``save(path)`` wrote it (JSON and safetensors, never a pickle: a shared
   results directory must not run its author's code), so a resumed run plays
   with the very same fitted agent (and a finished fit is never paid for twice).
 * ``run.json``: the settings that make episodes comparable (suite, env
@@ -65,20 +66,20 @@ class ResultStore:
         return JsonlAppender(self.episodes_path, owner="benchmark run")
 
     # --- fitted agents --------------------------------------------------------------------
-    def fitted_path(self, label: str) -> Path:
-        """The directory a fitted agent's files go to."""
-        return self.out / FITTED / re.sub(r"[^A-Za-z0-9_.=-]", "_", label)
+    def fitted_path(self, label: str, seed: int) -> Path:
+        """The directory the agent fitted for episode seed ``seed`` goes to: ``fitted/<label>/seed<k>/``."""
+        return self.out / FITTED / re.sub(r"[^A-Za-z0-9_.=-]", "_", label) / f"seed{int(seed)}"
 
-    def load_fitted(self, label: str) -> dict[str, bytes] | None:
-        """The files of the fitted agent stored under ``label`` (name -> bytes), if any."""
-        path = self.fitted_path(label)
+    def load_fitted(self, label: str, seed: int) -> dict[str, bytes] | None:
+        """The files of the agent stored under ``label`` fitted for episode seed ``seed`` (name -> bytes), if any."""
+        path = self.fitted_path(label, seed)
         if not path.is_dir():
             return None
         return {file.name: file.read_bytes() for file in sorted(path.iterdir()) if file.is_file()}
 
-    def save_fitted(self, label: str, files: Mapping[str, bytes]) -> Path:
+    def save_fitted(self, label: str, seed: int, files: Mapping[str, bytes]) -> Path:
         """Write a fitted agent's files into a scratch directory, then rename it: a kill leaves no half save."""
-        path = self.fitted_path(label)
+        path = self.fitted_path(label, seed)
         scratch = path.with_name(path.name + ".partial")
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
