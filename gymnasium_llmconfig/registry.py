@@ -32,9 +32,11 @@ REGISTRY_ENV = "LLMCONFIG_REGISTRY"
 PACKAGE_REGISTRY = Path(__file__).with_name("registry.yaml")
 ROLES = ("low", "medium", "high")
 #: Keys every format accepts because the registry itself reads them: what an env shows (:meth:`TaskSpec.info`,
-#: :meth:`FidelitySpec.info`) and, for a fidelity, the curation ladder it is on (:attr:`FidelitySpec.ladder`).
-TASK_DISPLAY_KEYS = frozenset({"description_revealed"})
-FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description", "ladder"})
+#: :meth:`FidelitySpec.info`), for a fidelity the curation ladder it is on (:attr:`FidelitySpec.ladder`), for a
+#: task whether its train and test configuration spaces are disjoint (``space_shift: true``, paper 000 Table 2,
+#: read by the report's footnote-2 aggregate), and the cost of one run (``cost:``, :mod:`gymnasium_llmconfig.cost`).
+TASK_DISPLAY_KEYS = frozenset({"description_revealed", "space_shift", "cost"})
+FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description", "ladder", "cost"})
 
 #: Built-in formats; ``format: "package.module:function"`` names any other builder.
 FORMATS = {
