@@ -122,7 +122,7 @@ def test_module_class_agent_runs_through_the_cli_on_ray_and_fit_sees_no_high_env
     spy = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent != "random"}
     plain = {(r.env_id, r.budget, r.seed): r.normalized_regret for r in rows if r.agent == "random"}
     assert spy == plain  # same proposals as random search with the same seeds
-    rebuilt = CliRunner().invoke(app, ["report", str(out)])
+    rebuilt = CliRunner().invoke(app, ["report", str(out)], env={"COLUMNS": "400"})  # no wrap inside the path
     assert rebuilt.exit_code == 0 and "leaderboard.md" in rebuilt.output
 
 

@@ -50,7 +50,7 @@ from rich.progress import (
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig import data
-from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.curation import Suite, resolve_suite
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.executor import Executor, make_executor
 from gymnasium_llmconfig.lab.leaderboard.report import write_report
@@ -147,7 +147,7 @@ def run_benchmark(
                     job.fitted = store.load_fitted(label)
                     if job.fitted is None:
                         bar.update(task, description=f"fitting {', '.join(j for j, a in agents.items() if a.learns)}")
-                        running[executor.submit(_fit, job.recipe, list(suite.train))] = ("fit", label)
+                        running[executor.submit(_fit, job.recipe, suite)] = ("fit", label)
                         continue
                 _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
             for handle in executor.as_completed(running):
@@ -282,11 +282,11 @@ def _agent_from(recipe: bytes, fitted: dict[str, bytes] | None) -> Any:
     return _AGENTS[token]
 
 
-def _fit(recipe: bytes, train_env_ids: list[str]) -> dict[str, bytes]:
-    """Fit on the training envs; returns the files ``save(path)`` wrote (name -> bytes)."""
+def _fit(recipe: bytes, suite: Suite) -> dict[str, bytes]:
+    """Fit on the suite's training envs (thinned as its selection says); returns the files ``save(path)`` wrote."""
     factory, kwargs = cloudpickle.loads(recipe)
     agent = factory(**kwargs)
-    agent.fit(TrainingSet.from_env_ids(train_env_ids))
+    agent.fit(TrainingSet.from_suite(suite))
     with tempfile.TemporaryDirectory() as scratch:
         agent.save(scratch)
         return {file.name: file.read_bytes() for file in sorted(Path(scratch).iterdir()) if file.is_file()}
