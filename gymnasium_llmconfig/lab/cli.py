@@ -300,6 +300,26 @@ def report(out: Annotated[Path, typer.Argument(help="A results directory written
     console.print(f"Report of {len(rows)} episodes: {paths['markdown']} and {paths['html']}", highlight=False)
 
 
+@app.command("cost")
+@_user_facing()
+def cost(
+    results: Annotated[Path, typer.Argument(help="A results directory written by `llmconfig bench`.")],
+    budget: Annotated[int, typer.Option(min=1, help="Budget whose regret the learning agents must be matched at.")]
+    = 5,
+    learner: Annotated[list[str] | None, typer.Option(help="Learning agent(s) (default: every agent with fit).")]
+    = None,
+    baseline: Annotated[list[str] | None, typer.Option(help="From-scratch agent(s) (default: every other agent "
+                                                            "but topk).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where cost.md/.json/_curves.png go (default: RESULTS).")] = None,
+) -> None:
+    """Amortized cost (paper §5.1.4, App. D): cumulative GPU-hours over K=1..30 tasks, break-even K, leverage."""
+    from gymnasium_llmconfig.lab.leaderboard.cost import analyze, summary_line, write_cost_report
+
+    found = analyze(results, budget=budget, learners=learner, baselines=baseline)
+    paths = write_cost_report(results, found, out)
+    console.print(f"{summary_line(found)} {paths['markdown']}, {paths['json']}, {paths['png']}", highlight=False)
+
+
 @app.command("landscape")
 @_user_facing()
 def landscape(
