@@ -79,20 +79,19 @@ def footnote2_rows(rows: Sequence[LeaderboardRow], shifted: Collection[str],
 
     An agent keeps its own rows where the stand-in did not play (nothing to substitute).
     """
-    stand_in: dict[str, list[LeaderboardRow]] = {}
+    stand_in: dict[tuple[str, str], list[LeaderboardRow]] = {}  # (stand-in agent, task) -> its rows
     for row in rows:
         if row.task in shifted and row.agent in set(substitutes.values()):
-            stand_in.setdefault(f"{row.agent}\0{row.task}", []).append(row)
+            stand_in.setdefault((row.agent, row.task), []).append(row)
     out = []
     for row in rows:
         source = substitutes.get(row.agent)
-        if row.task in shifted and source is not None and f"{source}\0{row.task}" in stand_in:
+        if row.task in shifted and source is not None and (source, row.task) in stand_in:
             continue
         out.append(row)
     for agent, source in substitutes.items():
         if any(r.agent == agent for r in rows):
-            out += [dataclasses.replace(r, agent=agent) for task in shifted
-                    for r in stand_in.get(f"{source}\0{task}", [])]
+            out += [dataclasses.replace(r, agent=agent) for task in shifted for r in stand_in.get((source, task), [])]
     return out
 
 
