@@ -18,6 +18,7 @@ from typing import Literal
 from gymnasium_llmconfig.card import Demonstration
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.registry import ROLES, Registry, TaskSpec, load_problem, load_registry
+from gymnasium_llmconfig.train_selection import TrainSelection
 
 #: ``"auto"``, one env id, several env ids, or ``None`` (no demonstrations).
 Demos = Literal["auto"] | str | Sequence[str] | None
@@ -42,6 +43,8 @@ class Suite:
     train_pairs: tuple[Pair, ...]
     test_pairs: tuple[Pair, ...]
     notes: tuple[str, ...] = ()
+    #: How the training envs' runs are thinned before a fit sees them (stress suites); None: not at all.
+    selection: TrainSelection | None = None
 
 
 def fidelity_ladder(task: str | TaskSpec, registry: Registry | None = None,
@@ -117,10 +120,17 @@ def resolve_suite(name: str, registry: Registry | None = None) -> Suite:
 
     Pairs are the targets of each split that have demonstrations under the
     ``"auto"`` rule (in ``l2h``: lows -> each medium for training, mediums ->
-    each high for testing).
+    each high for testing). A suite with explicit ``train:``/``test:`` env ids
+    (e.g. ``paper``) uses those instead of roles; an unknown id is an error.
     """
     registry = registry or load_registry()
     spec = registry.suite(name)
+    if spec.train_envs:
+        for env_id in (*spec.train_envs, *spec.test_envs):
+            registry.env(env_id)  # UnknownNameError naming the closest ids
+        pairs = [tuple(Pair(e, tuple(d)) for e in ids if (d := auto_demo_ids(e, registry)))
+                 for ids in (spec.train_envs, spec.test_envs)]
+        return Suite(name, spec.description, spec.train_envs, spec.test_envs, *pairs, selection=spec.selection)
     names = list(registry.tasks) if spec.tasks == ("all",) else list(spec.tasks)
     known = {t.lower(): t for t in registry.tasks}
     notes = [f"suite {name!r}: task {t!r} is not registered; skipped" for t in names if t.lower() not in known]
@@ -134,4 +144,4 @@ def resolve_suite(name: str, registry: Registry | None = None) -> Suite:
         return ids, pairs
 
     (train, train_pairs), (test, test_pairs) = split(spec.train_roles), split(spec.test_roles)
-    return Suite(name, spec.description, train, test, train_pairs, test_pairs, tuple(notes))
+    return Suite(name, spec.description, train, test, train_pairs, test_pairs, tuple(notes), spec.selection)

@@ -9,7 +9,9 @@
   (:func:`execution_rate`, :func:`unique_config_rate`);
 - rank percentile of the best config found (:func:`rank_percentile`), which
   stays informative where a table has diverged runs: one huge worst value
-  squeezes every sensible config's normalized regret towards 0, ranks do not move.
+  squeezes every sensible config's normalized regret towards 0, ranks do not move;
+- the paper's own regret (§5, :func:`comparison_regret`), normalized by the best
+  and worst scores that any method of a comparison found, not by the table's.
 """
 
 from __future__ import annotations
@@ -99,6 +101,23 @@ def rank_percentile(problem: Problem, value: float | None) -> float:
         return 0.0
     n = len(problem.space)
     return 1.0 if n == 1 else max(0.0, 1.0 - rank_of(value) / (n - 1))
+
+
+def comparison_regret(found: float | None, best: float, worst: float) -> float:
+    """Paper 000 §5: ``(y*_best - f) / (y*_best - y*_worst)``, clipped to [0, 1].
+
+    ``best`` and ``worst`` are the best and worst scores found by *any method in
+    the comparison* on this env (not the table's extremes), so the value depends
+    on which agents are compared. Direction-free: for a maximize task ``best >
+    worst`` and the ratio is the same. ``None`` (nothing found) scores 1; a
+    comparison where every method found the same score (zero span) scores 0.
+    """
+    if found is None:
+        return 1.0
+    span = best - worst
+    if span == 0:
+        return 0.0
+    return min(1.0, max(0.0, (best - found) / span))
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,17 @@ import yaml
 from gymnasium_llmconfig.data.sources import DataSource
 from gymnasium_llmconfig.errors import RegistryError, UnknownNameError
 from gymnasium_llmconfig.problem import Direction, FidelityInfo, Problem, TaskInfo
+from gymnasium_llmconfig.train_selection import TrainSelection
 
 REGISTRY_ENV = "LLMCONFIG_REGISTRY"
 PACKAGE_REGISTRY = Path(__file__).with_name("registry.yaml")
 ROLES = ("low", "medium", "high")
 #: Keys every format accepts because the registry itself reads them: what an env shows (:meth:`TaskSpec.info`,
-#: :meth:`FidelitySpec.info`) and, for a fidelity, the curation ladder it is on (:attr:`FidelitySpec.ladder`).
-TASK_DISPLAY_KEYS = frozenset({"description_revealed"})
-FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description", "ladder"})
+#: :meth:`FidelitySpec.info`), for a fidelity the curation ladder it is on (:attr:`FidelitySpec.ladder`), for a
+#: task whether its train and test configuration spaces are disjoint (``space_shift: true``, paper 000 Table 2,
+#: read by the report's footnote-2 aggregate), and the cost of one run (``cost:``, :mod:`gymnasium_llmconfig.cost`).
+TASK_DISPLAY_KEYS = frozenset({"description_revealed", "space_shift", "cost"})
+FIDELITY_DISPLAY_KEYS = frozenset({"name_revealed", "metadata_revealed", "description", "ladder", "cost"})
 
 #: Built-in formats; ``format: "package.module:function"`` names any other builder.
 FORMATS = {
@@ -130,13 +133,20 @@ class ProblemBuilder(Protocol):
 
 @dataclass(frozen=True)
 class SuiteSpec:
-    """A named selection of envs with a train/test split by role."""
+    """A named selection of envs with a train/test split by role, or by explicit env ids (``train:``/``test:``).
+
+    ``selection`` thins the training envs' runs (stress suites, paper 000 §6; see
+    :mod:`gymnasium_llmconfig.train_selection`); test envs are never thinned.
+    """
 
     name: str
     description: str
     tasks: tuple[str, ...]
     train_roles: tuple[str, ...]
     test_roles: tuple[str, ...]
+    train_envs: tuple[str, ...] = ()
+    test_envs: tuple[str, ...] = ()
+    selection: TrainSelection | None = None
 
 
 @dataclass
@@ -378,7 +388,17 @@ def _fidelity(where: str, raw: Mapping[str, Any]) -> FidelitySpec:
     )
 
 
+SUITE_KEYS = frozenset({"description", "tasks", "train_roles", "test_roles", "train", "test",
+                        "train_subsample", "train_filter"})
+
+
 def _suite(path: Path, name: str, raw: Mapping[str, Any]) -> SuiteSpec:
+    where = f"{path}: suite {name!r}"
+    check_keys(raw, SUITE_KEYS, where)
+    explicit = {key: tuple(str(e) for e in _as_list(raw.get(key), path, f"suites.{name}.{key}"))
+                for key in ("train", "test")}
+    if bool(explicit["train"]) != bool(explicit["test"]):
+        raise RegistryError(f"{where}: give both 'train' and 'test' env id lists, or neither (then roles split)")
     tasks = raw.get("tasks", "all")
     roles = {key: tuple(_as_list(raw.get(key, default), path, f"suites.{name}.{key}"))
              for key, default in (("train_roles", ["low", "medium"]), ("test_roles", ["high"]))}
@@ -391,7 +411,33 @@ def _suite(path: Path, name: str, raw: Mapping[str, Any]) -> SuiteSpec:
         tasks=tuple(str(t) for t in tasks) if isinstance(tasks, list) else (str(tasks),),
         train_roles=roles["train_roles"],
         test_roles=roles["test_roles"],
+        train_envs=explicit["train"],
+        test_envs=explicit["test"],
+        selection=_selection(where, raw),
     )
+
+
+def _selection(where: str, raw: Mapping[str, Any]) -> TrainSelection | None:
+    """``train_subsample: {fraction, seed}`` and ``train_filter: {reversed: below}`` as one :class:`TrainSelection`."""
+    subsample, rule = raw.get("train_subsample"), raw.get("train_filter")
+    if subsample is None and rule is None:
+        return None
+    subsample, rule = subsample or {}, rule or {}
+    if not isinstance(subsample, Mapping) or not isinstance(rule, Mapping):
+        raise RegistryError(f"{where}: train_subsample and train_filter are mappings, e.g. "
+                            "train_subsample: {fraction: 0.2, seed: 0} and train_filter: {reversed: 0.5}")
+    check_keys(subsample, {"fraction", "seed"}, f"{where}, train_subsample")
+    check_keys(rule, {"reversed"}, f"{where}, train_filter")
+    try:
+        return TrainSelection(
+            fraction=float(subsample["fraction"]) if "fraction" in subsample else None,
+            seed=int(subsample.get("seed", 0)),
+            reversed_below=float(rule["reversed"]) if "reversed" in rule else None,
+        )
+    except RegistryError as exc:
+        raise RegistryError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"{where}: train_subsample/train_filter values must be numbers ({exc})") from exc
 
 
 @lru_cache(maxsize=256)

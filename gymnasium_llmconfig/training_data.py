@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from gymnasium_llmconfig.config_space import Config, ConfigSpace
+from gymnasium_llmconfig.config_space import Config, ConfigSpace, FiniteConfigSpace
+from gymnasium_llmconfig.curation import Suite
 from gymnasium_llmconfig.problem import Problem, TaskInfo
-from gymnasium_llmconfig.registry import load_problem
+from gymnasium_llmconfig.registry import Registry, load_problem, load_registry
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,26 @@ class TrainingEnv:
     metadata: Mapping[str, Any]
     space: ConfigSpace
     _problem: Problem = field(repr=False, compare=False)
+    #: Best and worst signed utility of the kept runs when the table was thinned (else the problem's own).
+    _span: tuple[float, float] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, problem: Problem) -> TrainingEnv:
-        return cls(problem.env_id, problem.task, problem.fidelity.role,
-                   MappingProxyType(dict(problem.fidelity.metadata)), problem.space, problem)
+    def of(cls, problem: Problem, keep: Sequence[int] | None = None) -> TrainingEnv:
+        """The env of ``problem``; ``keep`` (indices into its runs) hides every other run, as if never run.
+
+        A thinned env's :attr:`space` lists the kept configs only, :meth:`utility`
+        refuses the others and :meth:`normalized_regret` spans the kept runs.
+        """
+        metadata = MappingProxyType(dict(problem.fidelity.metadata))
+        if keep is None:
+            return cls(problem.env_id, problem.task, problem.fidelity.role, metadata, problem.space, problem)
+        if not isinstance(problem.space, FiniteConfigSpace) or not len(keep):
+            raise ValueError(f"{problem.env_id}: only a table env can be thinned, and to at least one run")
+        configs = problem.space.enumerate()
+        space = FiniteConfigSpace(problem.space.parameters, [configs[i] for i in keep])
+        utilities = [problem.task.utility(problem.evaluate(configs[i]).metric) for i in keep]
+        return cls(problem.env_id, problem.task, problem.fidelity.role, metadata, space, problem,
+                   (max(utilities), min(utilities)))
 
     @property
     def direction(self) -> str:
@@ -50,6 +66,8 @@ class TrainingEnv:
 
     def utility(self, config: Config) -> float:
         """The signed utility (larger is better) of a canonical config of :attr:`space`."""
+        if self._span is not None and not self.space.contains(config):
+            raise KeyError(f"{self.env_id}: {config} is held out of this training set")
         return self.task.utility(self._problem.evaluate(config).metric)
 
     def utilities(self, configs: Sequence[Config]) -> np.ndarray:
@@ -66,7 +84,10 @@ class TrainingEnv:
 
     def normalized_regret(self, utility: float) -> float:
         """Simple regret in [0, 1] of a signed utility (paper 000, eq. 2): 0 at the env's best, 1 at its worst."""
-        return self._problem.normalized_regret(self.task.metric(utility))
+        if self._span is None:
+            return self._problem.normalized_regret(self.task.metric(utility))
+        best, worst = self._span
+        return 0.0 if best == worst else min(1.0, max(0.0, (best - utility) / (best - worst)))
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,29 @@ class TrainingSet:
         if isinstance(env_ids, str):
             raise TypeError(f"TrainingSet.from_env_ids takes a list of env ids, got the string {env_ids!r}")
         return cls(tuple(TrainingEnv.of(load_problem(env_id)) for env_id in env_ids))
+
+    @classmethod
+    def from_suite(cls, suite: Suite, registry: Registry | None = None) -> TrainingSet:
+        """A suite's training envs, thinned by its :attr:`~Suite.selection` (stress suites) when it has one.
+
+        The reversed rule compares each training env with the suite's test envs
+        of the same task and ladder; a training env left with no run is dropped.
+        """
+        if suite.selection is None:
+            return cls.from_env_ids(suite.train)
+        registry = registry or load_registry()
+        envs = []
+        for env_id in suite.train:
+            problem = load_problem(env_id)
+            if not problem.space.is_finite:
+                envs.append(TrainingEnv.of(problem))
+                continue
+            rung = _rung(registry, env_id)
+            tests = [load_problem(t) for t in suite.test if _rung(registry, t) == rung]
+            rows = suite.selection.rows(problem, tests)
+            if len(rows):
+                envs.append(TrainingEnv.of(problem, rows.tolist()))
+        return cls(tuple(envs))
 
     @property
     def env_ids(self) -> list[str]:
@@ -98,3 +142,9 @@ class TrainingSet:
 
     def __len__(self) -> int:
         return len(self.envs)
+
+
+def _rung(registry: Registry, env_id: str) -> tuple[str, str]:
+    """(task, ladder) of an env: the reversed rule compares training and test envs of one ladder."""
+    task, fidelity = registry.env(env_id)
+    return task.name, fidelity.ladder

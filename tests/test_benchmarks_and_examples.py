@@ -73,6 +73,12 @@ def test_leaderboard_l2h_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # loading the GGUF model dominates (~45 s on 2 shared cores)
+def test_stress_suites_quick(tmp_path: Path) -> None:
+    out = run_script("benchmarks/stress_suites.py", "--quick", "--out", str(tmp_path)).stdout
+    assert "l2h-sparse20" in out and "l2h-reversed" in out and "coverage 0.20" in out
+    assert (tmp_path / "stress_suites.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_llm_backends_quick() -> None:
     pytest.importorskip("transformers")
     pytest.importorskip("gguf")

@@ -17,7 +17,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REGRET = {"good": 0.1, "llm": 0.3, "bad": 0.5}
 TASKS = {"Pretrain": ["LLMConfig-Pretrain-A-v0", "LLMConfig-Pretrain-B-v0"], "Arch": ["LLMConfig-Arch-GPTL-v0"]}
 EXPECTED_FILES = {"leaderboard.md", "leaderboard.html", "regret_vs_budget.png",
-                  "regret_vs_budget_Pretrain.png", "regret_vs_budget_Arch.png"}
+                  "regret_vs_budget_Pretrain.png", "regret_vs_budget_Arch.png", "regret_vs_budget_paper.png"}
 
 
 def _row(agent: str, task: str, env_id: str, budget: int, seed: int) -> dict:
@@ -87,9 +87,9 @@ def test_html_is_self_contained_with_embedded_pngs(full: tuple[Path, dict[str, P
     assert "http://" not in page and "https://" not in page
     assert "<link" not in page and not re.search(r"<script[^>]+src", page)
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 3  # overall and one per task
+    assert len(images) == 4  # overall, one per task and the §5 regret
     assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in images)
-    assert page.count('<table class="sortable">') == 5 and "<script>" in page
+    assert page.count('<table class="sortable">') == 7 and "<script>" in page  # 5 + the two paper views
     assert 'data-v="0.1"' in page and '<td class="best" data-v="0.1">0.100 ± 0.000</td>' in page
 
 

@@ -300,6 +300,45 @@ def report(out: Annotated[Path, typer.Argument(help="A results directory written
     console.print(f"Report of {len(rows)} episodes: {paths['markdown']} and {paths['html']}", highlight=False)
 
 
+@app.command("cost")
+@_user_facing()
+def cost(
+    results: Annotated[Path, typer.Argument(help="A results directory written by `llmconfig bench`.")],
+    budget: Annotated[int, typer.Option(min=1, help="Budget whose regret the learning agents must be matched at.")]
+    = 5,
+    learner: Annotated[list[str] | None, typer.Option(help="Learning agent(s) (default: every agent with fit).")]
+    = None,
+    baseline: Annotated[list[str] | None, typer.Option(help="From-scratch agent(s) (default: every other agent "
+                                                            "but topk).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where cost.md/.json/_curves.png go (default: RESULTS).")] = None,
+) -> None:
+    """Amortized cost (paper §5.1.4, App. D): cumulative GPU-hours over K=1..30 tasks, break-even K, leverage."""
+    from gymnasium_llmconfig.lab.leaderboard.cost import analyze, summary_line, write_cost_report
+
+    found = analyze(results, budget=budget, learners=learner, baselines=baseline)
+    paths = write_cost_report(results, found, out)
+    console.print(f"{summary_line(found)} {paths['markdown']}, {paths['json']}, {paths['png']}", highlight=False)
+
+
+@app.command("landscape")
+@_user_facing()
+def landscape(
+    env_ids: Annotated[list[str], typer.Argument(help="Env ids (`llmconfig envs`); one figure per task, "
+                                                      "their fidelities side by side in the order given.")],
+    out: Annotated[Path, typer.Option(help="Directory for landscape_<task>.png.")] = Path("landscapes"),
+    x: Annotated[str | None, typer.Option(help="Heatmap x parameter (default: the numeric one with most values).")]
+    = None,
+    y: Annotated[str | None, typer.Option(help="Heatmap y parameter (default: the next one).")] = None,
+    samples: Annotated[int, typer.Option(min=10, help="Sampled configs per infinite-space env (Arch).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled configs.")] = 0,
+) -> None:
+    """Draw each env's target over its space: heatmaps (grids), mixture embeddings, architecture scatters."""
+    from gymnasium_llmconfig.lab.landscape import write_landscapes
+
+    for path in write_landscapes(env_ids, out, x=x, y=y, samples=samples, seed=seed):
+        console.print(f"wrote {path}", highlight=False)
+
+
 @app.command("agents")
 def list_agents() -> None:
     """List the agents `llmconfig bench --agents` accepts by name."""

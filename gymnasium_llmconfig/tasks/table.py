@@ -69,9 +69,7 @@ def build_problem(
 ) -> TableProblem:
     """Build the problem of one fidelity of a table task (a :class:`~gymnasium_llmconfig.registry.ProblemBuilder`)."""
     opts = TableOptions.parse(task)
-    stacked = tuple((name,) for name in task.sources) if opts.join is None else (tuple(task.sources),)
-    groups = FidelityTableOptions.parse(task, fidelity).tables or opts.tables or stacked
-    frame = _fidelity_rows(task, opts, fidelity, groups, download)
+    frame = fidelity_frame(task, fidelity, download=download)
     metric_column, metric_name, direction, metric_desc = _metric(task, opts, frame, target)
     metrics = _capped(opts.metric.cap, frame[metric_column].to_numpy(dtype=float), direction)
     frame, metrics = frame[np.isfinite(metrics)], metrics[np.isfinite(metrics)]
@@ -104,6 +102,17 @@ def _capped(cap: float | None, values: np.ndarray, direction: str) -> np.ndarray
         return values
     worse = values > cap if direction == "minimize" else values < cap
     return np.where(np.isnan(values) | worse, float(cap), values)
+
+
+def fidelity_frame(task: TaskSpec, fidelity: FidelitySpec, *, download: bool = False) -> pd.DataFrame:
+    """Every row one fidelity selects, before the metric filter (diverged and failed runs included).
+
+    The env is built from these; the cost of its runs (:mod:`gymnasium_llmconfig.cost`) reads them too.
+    """
+    opts = TableOptions.parse(task)
+    stacked = tuple((name,) for name in task.sources) if opts.join is None else (tuple(task.sources),)
+    groups = FidelityTableOptions.parse(task, fidelity).tables or opts.tables or stacked
+    return _fidelity_rows(task, opts, fidelity, groups, download)
 
 
 def _fidelity_rows(

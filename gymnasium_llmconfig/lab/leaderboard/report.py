@@ -25,6 +25,7 @@ from gymnasium_llmconfig.lab.leaderboard.plots import (
     regret_vs_budget_png,
 )
 from gymnasium_llmconfig.lab.leaderboard.row import LeaderboardRow
+from gymnasium_llmconfig.lab.leaderboard.views import comparison_regret_rows, footnote2_rows, shifted_tasks
 from gymnasium_llmconfig.metrics import summarize
 from gymnasium_llmconfig.storage import atomic_write
 
@@ -46,6 +47,16 @@ RANK_NOTE = (
 RATES_NOTE = (
     "Text agents only (Table 4 of the paper): execution rate = proposals naming a config of the space / budget; "
     "unique-config rate = distinct such configs / budget. Pooled over budgets; higher is better."
+)
+PAPER_NOTE = (
+    "Paper 000 §5's regret: per env, |best - best value found| / |best - worst| with best and worst the best and "
+    "worst scores any agent of this report evaluated there (any budget, any seed), clipped to [0, 1]. It answers "
+    "'how close did each agent get, relative to the others', and depends on which agents are compared."
+)
+FOOTNOTE2_NOTE = (
+    "Paper 000 footnote 2: the §5 regret averaged as above, but on tasks with a configuration-space shift "
+    "(the registry's space_shift: {tasks}) topk's episodes are replaced by random's, since replaying the "
+    "training configs cannot transfer to a disjoint space."
 )
 NA = "n/a: no results for this section in this run."
 _LABELS = {
@@ -159,6 +170,7 @@ def _build(rows: Sequence[LeaderboardRow]) -> tuple[list[Section], dict[str, byt
         rank_all = {a: _summary(rs, "rank_percentile", pooled=True) for a, rs in ranked_rows.items()}
         rank_table = _budget_table(rank, rank_all, ("overall", "overall"), budgets, higher_is_better=True)
     sections.append(Section("Rank percentile", rank_table, RANK_NOTE, missing=NA))
+    sections += _paper_sections(rows, budgets, styles, figures)
 
     text_agents = {a: rs for a, rs in by_agent.items() if any(r.text_agent for r in rs)}
     rates_table = None
@@ -171,6 +183,30 @@ def _build(rows: Sequence[LeaderboardRow]) -> tuple[list[Section], dict[str, byt
         rates_table = _table(columns, sort_by="Execution rate", higher_is_better=True)
     sections.append(Section("Text agents: execution and unique-config rates", rates_table, RATES_NOTE, missing=NA))
     return sections, figures
+
+
+def _paper_sections(rows: Sequence[LeaderboardRow], budgets: Sequence[int], styles: Mapping[str, Style],
+                    figures: dict[str, bytes]) -> list[Section]:
+    """The §5 regret (with its figure) and the footnote-2 aggregate, overall (see :mod:`.views`)."""
+    paper = comparison_regret_rows(rows)
+    shifted = shifted_tasks({r.task for r in rows})
+    views = [("Paper regret (§5)", paper, PAPER_NOTE, "regret_vs_budget_paper.png"),
+             ("Paper aggregate (footnote 2)", footnote2_rows(paper, shifted),
+              FOOTNOTE2_NOTE.format(tasks=", ".join(sorted(shifted)) or "none here"), None)]
+    sections = []
+    for heading, view_rows, note, figure in views:
+        table = None
+        if view_rows:
+            by_agent: dict[str, list[LeaderboardRow]] = {}
+            for row in view_rows:
+                by_agent.setdefault(row.agent, []).append(row)
+            per_budget = {a: _summary(rs, "normalized_regret") for a, rs in by_agent.items()}
+            pooled = {a: _summary(rs, "normalized_regret", pooled=True) for a, rs in by_agent.items()}
+            table = _budget_table(per_budget, pooled, ("overall", "overall"), budgets, ranked=True)
+            if figure:
+                figures[figure] = _figure(table, budgets, f"{heading}: overall", styles)
+        sections.append(Section(heading, table, note, figure=figure if table else None, missing=NA))
+    return sections
 
 
 def _summary(rows: Sequence[LeaderboardRow], metric: str, *, pooled: bool = False) -> Summary:

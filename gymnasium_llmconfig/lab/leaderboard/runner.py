@@ -53,7 +53,7 @@ from rich.progress import (
 from agents.base import run_episode
 from agents.zoo import check_arguments, resolve_agent
 from gymnasium_llmconfig import data
-from gymnasium_llmconfig.curation import resolve_suite
+from gymnasium_llmconfig.curation import Suite, resolve_suite
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.executor import Executor, make_executor
 from gymnasium_llmconfig.lab.leaderboard.report import write_report
@@ -150,7 +150,7 @@ def run_benchmark(
                         if job.fitted[seed] is None:
                             bar.update(task, description="fitting " + ", ".join(j for j, a in agents.items()
                                                                                  if a.learns))
-                            running[executor.submit(_fit, job.recipe, list(suite.train), seed)] = (
+                            running[executor.submit(_fit, job.recipe, suite, seed)] = (
                                 "fit", (label, seed))
                             continue
                     _submit_episodes(executor, running, job, keys, plan.env_kwargs)
@@ -297,8 +297,9 @@ def _agent_from(recipe: bytes, fitted: dict[str, bytes] | None) -> Any:
     return _AGENTS[token]
 
 
-def _fit(recipe: bytes, train_env_ids: list[str], seed: int) -> dict[str, bytes]:
-    """Fit on the training envs for the episodes of ``seed``; returns the files ``save(path)`` wrote.
+def _fit(recipe: bytes, suite: Suite, seed: int) -> dict[str, bytes]:
+    """Fit on the suite's training envs (thinned as its selection says) for the episodes of ``seed``; returns the
+    files ``save(path)`` wrote.
 
     An agent whose constructor takes ``seed`` is built with its given ``seed``
     (0 when not given) plus the episode seed, so each seed's fit draws its own
@@ -308,7 +309,7 @@ def _fit(recipe: bytes, train_env_ids: list[str], seed: int) -> dict[str, bytes]
     if _takes_seed(factory):
         kwargs = {**kwargs, "seed": int(kwargs.get("seed", 0)) + int(seed)}
     agent = factory(**kwargs)
-    agent.fit(TrainingSet.from_env_ids(train_env_ids))
+    agent.fit(TrainingSet.from_suite(suite))
     with tempfile.TemporaryDirectory() as scratch:
         agent.save(scratch)
         return {file.name: file.read_bytes() for file in sorted(Path(scratch).iterdir()) if file.is_file()}
