@@ -79,28 +79,23 @@ def _train(out, checkpoint, steps: int, *extra: str):
     return CliRunner().invoke(app, args)
 
 
-def test_train_grpo_cli_writes_metrics_plot_and_a_checkpoint_llm_prompt_plays(tmp_path) -> None:
+def test_train_grpo_cli_writes_metrics_plot_and_a_checkpoint_and_resumes_without_redoing_steps(tmp_path) -> None:
     base = save_tiny_lm(tmp_path / "tiny")
-    result = _train(tmp_path / "run", base, 2)
+    out = tmp_path / "run"
+    result = _train(out, base, 2)
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and "test_regret_mean3" in rows[1]
     for key in ("critic_score_mean", "critic_score_min", "response_length_mean", "execution_rate",
                 "unique_config_rate", "step_s"):
         assert key in rows[0]
-    assert (tmp_path / "run" / "metrics.png").stat().st_size > 1000
-    assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "tokenizer.json").is_file()
-    agent = LLMPromptAgent(model=str(tmp_path / "run"), max_new_tokens=6, device="cpu")
+    assert (out / "metrics.png").stat().st_size > 1000
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    agent = LLMPromptAgent(model=str(out), max_new_tokens=6, device="cpu")
     infos = run_episode(gymnasium.make("LLMConfig-Micro-M-D750K-v0", budget=2), agent, seed=0)
     assert infos and len(agent.record.turns) == len(infos)
-
-
-def test_a_killed_grpo_run_resumes_without_redoing_steps(tmp_path) -> None:
-    base = save_tiny_lm(tmp_path / "tiny")
-    out = tmp_path / "run"
-    assert _train(out, base, 2).exit_code == 0
-    first = (out / "metrics.jsonl").read_text().splitlines()
     # a kill during step 3: its metrics line is written, its checkpoint is half-written
+    first = (out / "metrics.jsonl").read_text().splitlines()
     with (out / "metrics.jsonl").open("a") as handle:
         handle.write(json.dumps({"step": 3, "critic_score_mean": 99.0}) + "\n")
     (out / "train_state" / ".step-000003.partial").mkdir()

@@ -1,14 +1,16 @@
 """A tiny randomly initialised chat LM built locally (no model hub), for training and rollout tests.
 
 ``from tiny_lm import tiny_lm, save_tiny_lm`` (the tests folder is on ``sys.path``, as for
-``conftest``). The tokenizer is a byte-level BPE trained in milliseconds on a few
-sentences, so any text round-trips; it carries a ChatML chat template with
+``conftest``). The tokenizer is a byte-level BPE (any text round-trips) trained in
+well under a second on a few sentences and the shipped Micro envs' prompts, so an env
+prompt is a few hundred tokens, not thousands; it carries a ChatML chat template with
 ``<|im_end|>`` as eos and ``<|endoftext|>`` as pad, like SmolLM2's. The model is a
 2-layer Llama with hidden size 32.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +28,46 @@ _CORPUS = [
 ]
 
 
+def _corpus() -> list[str]:
+    """A few sentences and the Micro envs' task prompts (shipped, no data needed), with and without demos."""
+    import gymnasium
+
+    import gymnasium_llmconfig  # noqa: F401  (registers the envs)
+
+    texts = list(_CORPUS)
+    for env_id in ("LLMConfig-Micro-M-D250K-v0", "LLMConfig-Micro-M-D750K-v0"):
+        for demos in ("auto", None):
+            texts.append(gymnasium.make(env_id, budget=2, demos=demos).reset(seed=0)[0])
+    return texts
+
+
 def tiny_tokenizer() -> Any:
-    """A ChatML fast tokenizer (byte-level BPE, ~300 tokens) trained on a few local sentences."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """A ChatML fast tokenizer (byte-level BPE, up to 1,024 tokens) trained on local text; a fresh object each call."""
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(_trained()), eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        bos_token=None, unk_token=None, additional_special_tokens=["<|im_start|>"],
+    )
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+@functools.cache
+def _trained() -> str:
+    """The trained BPE as JSON (trained once per process)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=320, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=1024, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    core.train_from_iterator(_CORPUS, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None,
-        unk_token=None, additional_special_tokens=["<|im_start|>"],
-    )
-    tokenizer.chat_template = CHATML_TEMPLATE
-    return tokenizer
+    core.train_from_iterator(_corpus(), trainer=trainer)
+    return core.to_str()
 
 
 def tiny_lm(seed: int = 0, max_positions: int = 8192) -> tuple[Any, Any]:

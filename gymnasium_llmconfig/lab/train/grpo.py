@@ -11,7 +11,8 @@ the frozen reference policy) on the tokens the model generated only. Both come f
 sampling policy is the current one (``old_logprobs`` are the detached current ones).
 
 Full fine-tuning (reference = a frozen copy) or LoRA (``--lora``, reference = the
-adapter disabled); fp32 on CPU, bf16 on CUDA. Every ``eval_every`` steps the policy
+adapter disabled); fp32 on CPU; on CUDA, fp32 weights and optimizer with bf16 autocast
+(a step of lr 1e-6 would vanish in pure bf16 weights). Every ``eval_every`` steps the policy
 plays the suite's *test* pairs (a few on CPU by default) and the Fig. 10 dynamics go
 to ``OUT/metrics.jsonl`` and ``OUT/metrics.png``; a resume checkpoint is written then
 too, and a killed run resumes from it. The trained policy is exported to ``OUT`` as a
@@ -24,7 +25,7 @@ import copy
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -158,10 +159,17 @@ def _reference(policy: Any, reference: Any) -> Iterator[Any]:
 
 
 def _load(settings: GRPOSettings) -> Any:
-    """The policy as a transformers backend (chat-template check and clear errors included)."""
+    """The policy as a transformers backend in fp32 (chat-template check and clear errors included)."""
     from agents.llm.hf import TransformersBackend
 
-    return TransformersBackend(settings.model, device=settings.device)
+    return TransformersBackend(settings.model, device=settings.device, dtype="float32")
+
+
+def _precision(device: str) -> Any:
+    """bf16 autocast on CUDA, nothing on CPU."""
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext()
 
 
 def run_grpo(settings: GRPOSettings, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
@@ -209,7 +217,7 @@ def run_grpo(settings: GRPOSettings, out: str | Path, *, progress: bool = True) 
         task = bar.add_task("grpo", total=settings.steps, completed=start)
         for step in range(start + 1, settings.steps + 1):
             began = time.perf_counter()
-            with _out_of_memory_hint(settings):
+            with _out_of_memory_hint(settings), _precision(backend.device):
                 rollouts = play(engine, step_specs(samples, settings, step), settings.rollout_batch)
                 rollout_s = time.perf_counter() - began
                 losses = grpo_step(policy, reference, rollouts, settings, int(tokenizer.pad_token_id))
@@ -219,7 +227,8 @@ def run_grpo(settings: GRPOSettings, out: str | Path, *, progress: bool = True) 
             row = {"step": step, **dynamics.rollout_stats(rollouts), **losses, "rollout_s": rollout_s,
                    "step_s": time.perf_counter() - began, "episodes": len(rollouts)}
             if step % settings.eval_every == 0 or step == settings.steps:
-                row.update(evaluate(evaluator, eval_pairs, settings))
+                with _precision(backend.device):
+                    row.update(evaluate(evaluator, eval_pairs, settings))
                 checkpoint.save_state(out, step, policy, optimizer, {"settings": settings.fingerprint()})
             dynamics.append(out / "metrics.jsonl", row)
             rows.append(row)
