@@ -1,0 +1,98 @@
+"""A tiny randomly initialised chat LM built locally (no model hub), for training and rollout tests.
+
+``from tiny_lm import tiny_lm, save_tiny_lm`` (the tests folder is on ``sys.path``, as for
+``conftest``). The tokenizer is a byte-level BPE (any text round-trips) trained in
+well under a second on a few sentences and the shipped Micro envs' prompts, so an env
+prompt is a few hundred tokens, not thousands; it carries a ChatML chat template with
+``<|im_end|>`` as eos and ``<|endoftext|>`` as pad, like SmolLM2's. The model is a
+2-layer Llama with hidden size 32.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+_CORPUS = [
+    'Propose a configuration: {"name": "exec_config", "arguments": {"lr": 0.001, "bs": 64}}',
+    "The learning rate and the batch size of a small language model; budget left: 3 trials.",
+    "Final smoothed training loss 3.4521. Think step by step about the results so far.",
+]
+
+
+def _corpus() -> list[str]:
+    """A few sentences and the Micro envs' task prompts (shipped, no data needed), with and without demos."""
+    import gymnasium
+
+    import gymnasium_llmconfig  # noqa: F401  (registers the envs)
+
+    texts = list(_CORPUS)
+    for env_id in ("LLMConfig-Micro-M-D250K-v0", "LLMConfig-Micro-M-D750K-v0"):
+        for demos in ("auto", None):
+            texts.append(gymnasium.make(env_id, budget=2, demos=demos).reset(seed=0)[0])
+    return texts
+
+
+def tiny_tokenizer() -> Any:
+    """A ChatML fast tokenizer (byte-level BPE, up to 1,024 tokens) trained on local text; a fresh object each call."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(_trained()), eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        bos_token=None, unk_token=None, additional_special_tokens=["<|im_start|>"],
+    )
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+@functools.cache
+def _trained() -> str:
+    """The trained BPE as JSON (trained once per process)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1024, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(_corpus(), trainer=trainer)
+    return core.to_str()
+
+
+def tiny_lm(seed: int = 0, max_positions: int = 8192) -> tuple[Any, Any]:
+    """``(model, tokenizer)``: a randomly initialised 2-layer Llama (fp32, eval mode) and its tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = tiny_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=max_positions,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).eval()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def save_tiny_lm(directory: str | Path, seed: int = 0) -> Path:
+    """Write the tiny LM as a Hugging Face checkpoint (safetensors, tokenizer, chat template)."""
+    model, tokenizer = tiny_lm(seed)
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
