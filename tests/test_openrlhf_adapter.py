@@ -26,6 +26,7 @@ agent_module = pytest.importorskip(
 
 from tiny_lm import tiny_tokenizer
 
+from agents.llm.agent import reply_action
 from agents.llm.chat_format import TurnFormat, first_prompt_ids
 from gymnasium_llmconfig.lab.train.openrlhf import adapter
 from gymnasium_llmconfig.lab.train.openrlhf.prompts import first_observation, training_labels
@@ -85,7 +86,7 @@ def reference(label, replies: list[str]) -> tuple[list[float], list[str]]:
     env.reset(seed=label.seed)
     rewards, observations = [], []
     for reply in replies:
-        observation, reward, terminated, truncated, _ = env.step(reply)
+        observation, reward, terminated, truncated, _ = env.step(reply_action(reply)[0])
         rewards.append(reward)
         observations.append(observation)
         if terminated or truncated:

@@ -9,7 +9,9 @@ passes the reply's text to ``step`` and appends the reply's ids and the tokenize
   under ``MostSimilarConfig``), checks that it opens with the prompt ``prompts.jsonl`` holds, and
   returns the first prompt as :mod:`agents.llm.chat_format` renders it (system, task, assistant
   header), the same text ``llm-prompt`` and the single-machine trainer start from.
-- ``step`` sends the reply's text to the env and returns the env's step reward as the increment:
+- ``step`` sends the reply to the env as ``llm-prompt`` and the rollout engine do
+  (:func:`agents.llm.agent.reply_action`: a clean ``exec_config`` call when the env's parser finds
+  a config in it, else the raw text) and returns the env's step reward as the increment:
   the env's rewards sum to the paper's equation 3 (``-1`` in total on an invalid or repeated
   proposal), so the executor's summed reward is the episode return, and a rollout that ``max_len``
   cuts short keeps what it earned. The feedback is what ``chat_format`` appends after a reply
@@ -30,6 +32,7 @@ from typing import Any
 import torch
 from openrlhf.utils.agent import AgentInstanceBase, MultiTurnAgentExecutor
 
+from agents.llm.agent import reply_action
 from agents.llm.chat_format import TurnFormat, first_messages, render
 from gymnasium_llmconfig import metrics
 from gymnasium_llmconfig.errors import InvalidArgument
@@ -91,7 +94,8 @@ class AgentInstance(AgentInstanceBase):
 
     async def step(self, states: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         episode = _EPISODE.get()
-        observation, reward, terminated, truncated, info = self.env.step(states["action_text"])
+        action, _ = reply_action(states["action_text"])
+        observation, reward, terminated, truncated, info = self.env.step(action)
         self.steps.append(info)
         done = bool(terminated or truncated)
         feedback = ""
