@@ -12,9 +12,7 @@ is written.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import os
 import re
 import shlex
 import shutil
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gymnasium_llmconfig.errors import BackendConnectionError, InvalidArgument
-from gymnasium_llmconfig.extras import DISTRIBUTION
+from gymnasium_llmconfig.lab.executor import cluster_runtime_env
 from gymnasium_llmconfig.lab.train.openrlhf import OPENRLHF_VERSION
 from gymnasium_llmconfig.lab.train.openrlhf.flags import (
     GRPO_ENTRY,
@@ -191,20 +189,9 @@ def flag_tokens(flags: dict[str, Value]) -> list[str]:
 # -- the job ------------------------------------------------------------------------------------
 
 def runtime_env(directory: Path, ship_project: bool) -> dict[str, Any]:
-    """The job's Ray runtime_env: ``directory`` as working_dir, the project's packages and base requirements
-    (``ship_project``), and every ``LLMCONFIG_*`` variable of this process."""
-    import agents
-    import gymnasium_llmconfig
-    import wrappers
-
-    env: dict[str, Any] = {"working_dir": str(directory), "excludes": ["__pycache__", "*.pyc"]}
-    if ship_project:
-        env["py_modules"] = [str(Path(m.__file__).parent) for m in (gymnasium_llmconfig, agents, wrappers)]
-        env["pip"] = [r for r in importlib.metadata.requires(DISTRIBUTION) or [] if "extra ==" not in r]
-    forwarded = {k: v for k, v in sorted(os.environ.items()) if k.startswith("LLMCONFIG_")}
-    if forwarded:
-        env["env_vars"] = forwarded
-    return env
+    """The job's runtime_env: ``directory`` as working_dir, plus the project (:func:`cluster_runtime_env`)."""
+    env = cluster_runtime_env(pip=True) if ship_project else {}
+    return {"working_dir": str(directory), **env, "excludes": ["__pycache__", "*.pyc"]}
 
 
 def launch_script(title: str, address: str, env: dict[str, Any], submit_options: list[str], command: list[str],
