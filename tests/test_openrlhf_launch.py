@@ -106,12 +106,12 @@ def test_dry_run_writes_three_files_whose_flags_openrlhf_parses(tmp_path, no_sub
 
 
 def test_prompts_are_the_training_pairs_times_budgets_with_labels(tmp_path, no_submission):
-    assert grpo(tmp_path, "--budgets", "1,3").exit_code == 0
+    assert grpo(tmp_path, "--max-budget", "2").exit_code == 0
     rows = [json.loads(line) for line in (tmp_path / "run" / "openrlhf" / "prompts.jsonl").read_text().splitlines()]
     pairs = resolve_suite("smoke").train_pairs
     assert len(rows) == 2 * len(pairs)
     labels = [EpisodeLabel.parse(row["label"]) for row in rows]
-    assert {(lb.env_id, lb.budget) for lb in labels} == {(p.target, b) for p in pairs for b in (1, 3)}
+    assert {(lb.env_id, lb.budget) for lb in labels} == {(p.target, b) for p in pairs for b in (1, 2)}
     assert all(json.loads(row["label"])["seed"] == 0 and "demos" in json.loads(row["label"]) for row in rows)
     assert rows[0]["prompt"] == first_observation(labels[0])
 

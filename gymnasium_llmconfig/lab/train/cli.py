@@ -51,7 +51,7 @@ def grpo(
     out: Out,
     backend: Backend = "openrlhf",
     suite: Annotated[str, typer.Option(help="Suite whose training samples are played (`llmconfig suites`).")] = "l2h",
-    budgets: Annotated[str, typer.Option(help="Budgets each training sample is played at, e.g. 1-5.")] = "1-5",
+    max_budget: Annotated[int, typer.Option(min=1, help="Each training sample is played at budgets 1..N.")] = 5,
     seeds: Annotated[int, typer.Option(min=1, help="Env reset seeds per (sample, budget): 0..N-1.")] = 1,
     top_k: Annotated[int, typer.Option(min=1, help="Demonstrations per lower-fidelity env in each prompt.")] = 5,
     address: Address = "auto",
@@ -61,11 +61,10 @@ def grpo(
     overrides: Overrides = None,
 ) -> None:
     """Multi-turn GRPO (paper 000, §4.2.3) of an LLM agent on a suite's training envs."""
-    from gymnasium_llmconfig.lab.leaderboard.runner import parse_budgets
     from gymnasium_llmconfig.lab.train.openrlhf.launch import launch_grpo
 
     _only_openrlhf(backend)
-    _report(launch_grpo(suite, model, out, address, dry_run, overrides or [], parse_budgets(budgets),
+    _report(launch_grpo(suite, model, out, address, dry_run, overrides or [], list(range(1, max_budget + 1)),
                         list(range(seeds)), top_k, nodes, gpus_per_node), "prompts")
 
 

@@ -26,6 +26,7 @@ keeps them per episode in a context variable (each ``execute`` runs as its own a
 from __future__ import annotations
 
 import contextvars
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,15 +49,14 @@ class _Episode:
 
 
 _EPISODE: contextvars.ContextVar[_Episode] = contextvars.ContextVar("llmconfig_openrlhf_episode")
-_FORMATS: dict[int, TurnFormat] = {}
+_FORMATS: weakref.WeakKeyDictionary[Any, TurnFormat] = weakref.WeakKeyDictionary()
 
 
 def _turn_format(tokenizer: Any) -> TurnFormat:
     """One :class:`TurnFormat` per tokenizer object (an engine keeps one tokenizer for its lifetime)."""
-    key = id(tokenizer)
-    if key not in _FORMATS:
-        _FORMATS[key] = TurnFormat(tokenizer, getattr(tokenizer, "name_or_path", "model"))
-    return _FORMATS[key]
+    if tokenizer not in _FORMATS:
+        _FORMATS[tokenizer] = TurnFormat(tokenizer, getattr(tokenizer, "name_or_path", "model"))
+    return _FORMATS[tokenizer]
 
 
 class _RecordingEngine:

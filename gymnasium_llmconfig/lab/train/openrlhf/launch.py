@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gymnasium_llmconfig.errors import BackendConnectionError, InvalidArgument
+from gymnasium_llmconfig.errors import BackendConnectionError, BackendUnavailable, InvalidArgument
 from gymnasium_llmconfig.lab.executor import cluster_runtime_env
 from gymnasium_llmconfig.lab.train.openrlhf import OPENRLHF_VERSION
 from gymnasium_llmconfig.lab.train.openrlhf.flags import (
@@ -125,8 +125,12 @@ def check_address(address: str, *, reach: bool) -> None:
                 f"no Ray cluster answers at --address {address} ({exc.strerror or exc}). Fix: start the cluster "
                 "(`ray start --head` on the head node) or pass its address; `--dry-run` writes the files "
                 "without submitting") from None
-    from ray.dashboard.utils import get_address_for_submission_client
-    from ray.job_submission import JobSubmissionClient
+    try:
+        from ray.dashboard.utils import get_address_for_submission_client
+        from ray.job_submission import JobSubmissionClient
+    except ImportError:
+        raise BackendUnavailable("submitting a job needs Ray's job client. Fix: pip install 'ray[default]' (or "
+                                 "write the files with --dry-run and run launch.sh where Ray is installed)") from None
 
     try:
         JobSubmissionClient(get_address_for_submission_client(address))
