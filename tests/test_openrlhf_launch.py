@@ -103,6 +103,7 @@ def test_dry_run_writes_three_files_whose_flags_openrlhf_parses(tmp_path, no_sub
     assert all((Path(p) / "__init__.py").is_file() for p in env["py_modules"])
     assert "gymnasium>=1.0" in env["pip"] and env["env_vars"]["LLMCONFIG_TEST_FORWARDED"] == "yes"
     assert "fewer than --rollout.batch_size 64" in result.output  # smoke has 10 prompts
+    assert "tokenizer is not on this machine" in result.output
 
 
 def test_prompts_are_the_training_pairs_times_budgets_with_labels(tmp_path, no_submission):
@@ -192,3 +193,15 @@ def test_sft_refuses_trajectories_without_chats(tmp_path, no_submission):
                                  "--dry-run"])
     assert result.exit_code == 2 and "no assistant turn" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_prompt_length_is_measured_with_a_local_tokenizer(tmp_path, no_submission):
+    pytest.importorskip("transformers")
+    from tiny_lm import save_tiny_lm
+
+    model = str(save_tiny_lm(tmp_path / "model"))
+    args = ["train", "grpo", "--suite", "smoke", "--model", model, "--dry-run"]
+    fits = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert fits.exit_code == 0 and "tokens of --data.max_len 21500" in fits.output
+    cut = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--set", "data.max_len=500"])
+    assert cut.exit_code == 0 and "over --data.max_len 500: OpenRLHF would cut it" in cut.output

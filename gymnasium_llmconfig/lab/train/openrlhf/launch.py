@@ -35,7 +35,12 @@ from gymnasium_llmconfig.lab.train.openrlhf.flags import (
     check_flags,
     openrlhf_version,
 )
-from gymnasium_llmconfig.lab.train.openrlhf.prompts import training_labels, write_prompts
+from gymnasium_llmconfig.lab.train.openrlhf.prompts import (
+    longest_prompt_tokens,
+    prompt_rows,
+    training_labels,
+    write_prompts,
+)
 from gymnasium_llmconfig.storage import atomic_write, read_jsonl
 
 #: A flag's value in a command: ``True`` for a switch that is on, else its value(s) as text.
@@ -269,7 +274,9 @@ def launch_grpo(suite: str, model: str, out: Path, address: str = "auto", dry_ru
     directory.mkdir(parents=True, exist_ok=True)
     agent_func = directory / "agent_func.py"
     shutil.copyfile(Path(__file__).with_name("agent_func.py"), agent_func)
-    samples = write_prompts(directory / "prompts.jsonl", labels)
+    rows = prompt_rows(labels)
+    write_prompts(directory / "prompts.jsonl", rows)
+    samples = len(rows)
     script = directory / "launch.sh"
     title = (f"Multi-turn GRPO of {model} on the {suite!r} suite's training samples ({samples} prompts) "
              f"with OpenRLHF on the Ray cluster at {address}.")
@@ -277,8 +284,22 @@ def launch_grpo(suite: str, model: str, out: Path, address: str = "auto", dry_ru
                                         ["python3", "-m", GRPO_ENTRY], flags, GRPO_ENTRY))
     if not dry_run:
         submit(script)
-    return Launch(directory, (agent_func, directory / "prompts.jsonl", script), samples, not dry_run,
-                  _batch_notes(flags, samples))
+    notes = _batch_notes(flags, samples) + _length_notes(flags, model, [row["prompt"] for row in rows])
+    return Launch(directory, (agent_func, directory / "prompts.jsonl", script), samples, not dry_run, notes)
+
+
+def _length_notes(flags: dict[str, Value], model: str, prompts: list[str]) -> tuple[str, ...]:
+    """OpenRLHF cuts a first prompt longer than ``--data.max_len`` from the left: the system prompt and task first."""
+    longest = longest_prompt_tokens(model, prompts)
+    chars = max(len(p) for p in prompts)
+    if longest is None:
+        return (f"the longest prompt has {chars} characters; {model}'s tokenizer is not on this machine, so its "
+                "length in tokens against --data.max_len was not checked",)
+    limit = int(str(flags.get("--data.max_len", "2048")))
+    if longest < limit:
+        return (f"the longest first prompt is {longest} tokens of --data.max_len {limit}",)
+    return (f"the longest first prompt is {longest} tokens, over --data.max_len {limit}: OpenRLHF would cut it "
+            "from the left (system prompt and task first). Fix: --set data.max_len=... or a smaller --top-k",)
 
 
 def _batch_notes(flags: dict[str, Value], samples: int) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ checks that it still opens with this prompt, and renders the chat itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from gymnasium_llmconfig import data
@@ -44,13 +44,28 @@ def first_observation(label: EpisodeLabel) -> str:
     return observation
 
 
-def prompt_rows(labels: Sequence[EpisodeLabel]) -> Iterator[dict[str, str]]:
-    for label in labels:
-        yield {"prompt": first_observation(label), "label": label.to_json()}
+def prompt_rows(labels: Sequence[EpisodeLabel]) -> list[dict[str, str]]:
+    """One ``{"prompt", "label"}`` row per label."""
+    return [{"prompt": first_observation(label), "label": label.to_json()} for label in labels]
 
 
-def write_prompts(path: Path, labels: Sequence[EpisodeLabel]) -> int:
-    """Write ``prompts.jsonl`` atomically; returns the number of lines."""
-    rows = list(prompt_rows(labels))
+def write_prompts(path: Path, rows: Sequence[dict[str, str]]) -> None:
+    """Write ``prompts.jsonl`` atomically."""
     atomic_write(path, lambda handle: handle.writelines(json.dumps(row) + "\n" for row in rows))
-    return len(rows)
+
+
+def longest_prompt_tokens(model: str, prompts: Sequence[str]) -> int | None:
+    """Tokens of the longest first prompt as the adapter renders it, with ``model``'s tokenizer if it is on
+    this machine (a local path or the Hugging Face cache; nothing is downloaded); ``None`` otherwise."""
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
+    except (ImportError, OSError, ValueError):
+        return None
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    from agents.llm.chat_format import encode, first_messages, render
+
+    return max(len(encode(tokenizer, render(tokenizer, first_messages(p), add_generation_prompt=True)))
+               for p in set(prompts))
