@@ -39,9 +39,12 @@ class EpisodeLabel:
     def parse(cls, label: str | dict[str, Any]) -> EpisodeLabel:
         """A label from its JSON text (as ``prompts.jsonl`` stores it) or an already decoded object."""
         try:
-            data = json.loads(label) if isinstance(label, str) else dict(label)
-        except (TypeError, ValueError) as exc:
+            data = json.loads(label) if isinstance(label, str) else label
+        except ValueError as exc:
             raise InvalidArgument(f"an episode label must be a JSON object, got {label!r} ({exc})") from None
+        if not isinstance(data, dict):
+            raise InvalidArgument(f"an episode label must be a JSON object, got {label!r}")
+        data = dict(data)
         missing = [k for k in _REQUIRED if k not in data]
         if missing:
             raise InvalidArgument(f"episode label {label!r} lacks {', '.join(missing)}; a label needs "
