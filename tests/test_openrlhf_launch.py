@@ -205,3 +205,17 @@ def test_prompt_length_is_measured_with_a_local_tokenizer(tmp_path, no_submissio
     assert fits.exit_code == 0 and "tokens of --data.max_len 21500" in fits.output
     cut = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--set", "data.max_len=500"])
     assert cut.exit_code == 0 and "over --data.max_len 500: OpenRLHF would cut it" in cut.output
+
+
+def test_shared_grpo_options_become_openrlhf_flags_and_set_still_wins(tmp_path, no_submission):
+    result = grpo(tmp_path, "--batch-size", "2", "--group-size", "4", "--lr", "3e-6", "--kl-coef", "0.04",
+                  "--temperature", "0.8", "--set", "train.batch_size=4")
+    assert result.exit_code == 0, result.output
+    _, command = script_command(tmp_path / "run" / "openrlhf" / "launch.sh")
+    options = vars(real_parser(flags_module.GRPO_ENTRY).parse_args(command[3:]))
+    assert (options["rollout.batch_size"], options["rollout.n_samples_per_prompt"]) == (2, 4)
+    assert (options["actor.adam.lr"], options["algo.kl.init_coef"], options["rollout.temperature"]) == (3e-6, 0.04, 0.8)
+    assert options["train.batch_size"] == 4  # --set overrides the derived 2 x 4
+    assert "fewer than" not in result.output
+    refused = grpo(tmp_path, "--group-size", "1")
+    assert refused.exit_code == 2 and "--group-size" in refused.output

@@ -55,17 +55,23 @@ def grpo(
     seeds: Annotated[int, typer.Option(min=1, help="Env reset seeds per (sample, budget): 0..N-1.")] = 1,
     top_k: Annotated[int, typer.Option(min=1, help="Demonstrations per lower-fidelity env in each prompt.")] = 5,
     address: Address = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Training samples per step (paper: 64).")] = 64,
+    group_size: Annotated[int, typer.Option(min=2, help="Rollouts per sample, G (paper: 5).")] = 5,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate (paper: 1e-6).")] = 1e-6,
+    kl_coef: Annotated[float, typer.Option(min=0.0, help="Weight of the k3 KL loss to the reference.")] = 1e-3,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature of rollouts.")] = 1.0,
     nodes: Annotated[int, typer.Option(min=1, help="Nodes for the actor and reference models.")] = 1,
     gpus_per_node: Annotated[int, typer.Option(min=1, help="GPUs per node (vLLM engines colocated).")] = 4,
     dry_run: DryRun = False,
     overrides: Overrides = None,
 ) -> None:
     """Multi-turn GRPO (paper 000, §4.2.3) of an LLM agent on a suite's training envs."""
-    from gymnasium_llmconfig.lab.train.openrlhf.launch import launch_grpo
+    from gymnasium_llmconfig.lab.train.openrlhf.launch import GRPOSettings, launch_grpo
 
     _only_openrlhf(backend)
+    settings = GRPOSettings(batch_size, group_size, lr, kl_coef, temperature)
     _report(launch_grpo(suite, model, out, address, dry_run, overrides or [], list(range(1, max_budget + 1)),
-                        list(range(seeds)), top_k, nodes, gpus_per_node), "prompts")
+                        list(range(seeds)), top_k, nodes, gpus_per_node, settings), "prompts")
 
 
 @train_app.command("sft")

@@ -46,18 +46,39 @@ from gymnasium_llmconfig.storage import atomic_write, read_jsonl
 #: A flag's value in a command: ``True`` for a switch that is on, else its value(s) as text.
 Value = bool | str | list[str]
 
-#: The paper's multi-turn GRPO settings (paper 000, §5 "Training Agent": batch 64, lr 1e-6, 5 rollouts,
-#: prompt up to 8,500 and response up to 13,000 tokens; its KL coefficient is not stated, 1e-3 is the
-#: KL-loss default of the verl trainer it used). OpenRLHF has one total length, ``--data.max_len``.
+
+@dataclass(frozen=True)
+class GRPOSettings:
+    """The GRPO hyperparameters the local trainer shares, as OpenRLHF flags; defaults are the paper's (000, §5:
+    batch 64, 5 rollouts, lr 1e-6; the KL coefficient is not stated, 1e-3 is the KL-loss default of verl, the
+    trainer it used)."""
+
+    batch_size: int = 64
+    group_size: int = 5
+    lr: float = 1e-6
+    kl_coef: float = 1e-3
+    temperature: float = 1.0
+
+    def flags(self) -> dict[str, Value]:
+        if self.batch_size < 1 or self.group_size < 2:
+            raise InvalidArgument(f"GRPO needs a batch of at least 1 sample and a group of at least 2 rollouts "
+                                  f"(group-normalized advantages), got {self.batch_size} and {self.group_size}")
+        return {
+            "--rollout.batch_size": str(self.batch_size),
+            "--rollout.n_samples_per_prompt": str(self.group_size),
+            "--train.batch_size": str(self.batch_size * self.group_size),  # one policy update per rollout batch
+            "--actor.adam.lr": f"{self.lr:g}",
+            "--algo.kl.init_coef": f"{self.kl_coef:g}",
+            "--rollout.temperature": f"{self.temperature:g}",
+        }
+
+
+#: The rest of the paper's multi-turn GRPO: group-normalized advantages, KL as a loss with the k3 estimator, and
+#: its prompt of up to 8,500 plus response of up to 13,000 tokens (OpenRLHF has one total length for an episode).
 GRPO_DEFAULTS: dict[str, Value] = {
     "--algo.advantage.estimator": "group_norm",
-    "--rollout.n_samples_per_prompt": "5",
-    "--rollout.batch_size": "64",
-    "--train.batch_size": "320",  # 64 prompts x 5 rollouts: one policy update per rollout batch
-    "--actor.adam.lr": "1e-6",
     "--algo.kl.use_loss": True,
     "--algo.kl.estimator": "k3",
-    "--algo.kl.init_coef": "1e-3",
     "--data.max_len": "21500",
     "--data.input_key": "prompt",
     "--data.label_key": "label",
@@ -254,7 +275,8 @@ def _prepare(address: str, dry_run: bool, module: str, defaults: dict[str, Value
 
 def launch_grpo(suite: str, model: str, out: Path, address: str = "auto", dry_run: bool = False,
                 overrides: Sequence[str] = (), budgets: Sequence[int] = (1, 2, 3, 4, 5), seeds: Sequence[int] = (0,),
-                top_k: int = 5, nodes: int = 1, gpus_per_node: int = 4, ship_project: bool = True) -> Launch:
+                top_k: int = 5, nodes: int = 1, gpus_per_node: int = 4, settings: GRPOSettings = GRPOSettings(),
+                ship_project: bool = True) -> Launch:
     """Multi-turn GRPO of ``model`` on ``suite``'s training samples (x ``budgets`` x ``seeds``) with OpenRLHF."""
     if nodes < 1 or gpus_per_node < 1:
         raise InvalidArgument(f"--nodes and --gpus-per-node must be at least 1, got {nodes} and {gpus_per_node}")
@@ -265,7 +287,7 @@ def launch_grpo(suite: str, model: str, out: Path, address: str = "auto", dry_ru
         for key, value in (("num_nodes", nodes), ("num_gpus_per_node", gpus_per_node))}
     defaults: dict[str, Value] = {
         "--actor.model_name_or_path": model, "--train.agent_func_path": "agent_func.py",
-        "--data.prompt_dataset": "prompts.jsonl", **GRPO_DEFAULTS, **shape,
+        "--data.prompt_dataset": "prompts.jsonl", **settings.flags(), **GRPO_DEFAULTS, **shape,
         "--vllm.num_engines": str(nodes * gpus_per_node),
         "--ckpt.output_dir": str(out / "model"), "--ckpt.path": str(out / "checkpoints"),
     }
