@@ -64,3 +64,13 @@ def test_read_flags_expands_loops_and_knows_switches():
     assert read_flags(source) == {"--a.b": Flag("--a.b", False, False), "--on": Flag("--on", True, False),
                                   "--actor.lr": Flag("--actor.lr", False, True),
                                   "--critic.lr": Flag("--critic.lr", False, True)}
+
+
+@given(st.lists(st.text(max_size=30), max_size=4))
+def test_any_set_text_becomes_flags_or_one_message(items):
+    try:
+        overrides = parse_overrides(items, ACCEPTED, "entry")
+    except InvalidArgument as exc:
+        assert "--set" in str(exc) or "is not a flag of entry" in str(exc)
+    else:
+        assert set(overrides) <= set(ACCEPTED)

@@ -116,5 +116,4 @@ def check_flags(names: list[str], accepted: dict[str, Flag], module: str) -> Non
         if name not in accepted:
             close = difflib.get_close_matches(name, list(accepted), n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise InvalidArgument(f"{name} is not a flag of {module} in the installed OpenRLHF "
-                                  f"{openrlhf_version()}.{hint}")
+            raise InvalidArgument(f"{name} is not a flag of {module} in the installed OpenRLHF.{hint}")

@@ -110,7 +110,6 @@ SFT_DEFAULTS: dict[str, Value] = {
     "--ckpt.save_hf": True,
 }
 _ADDRESS = re.compile(r"^(?:(?P<scheme>https?|ray)://)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})/?$")
-_DEFAULT_PORT = {"http": 80, "https": 443}
 _TRUE, _FALSE = {"true", "1", "yes", "on", ""}, {"false", "0", "no", "off"}
 
 
@@ -189,8 +188,13 @@ def parse_overrides(items: Sequence[str], accepted: dict[str, Flag], module: str
             out[name] = raw.strip().lower() in _TRUE or None
         elif not raw.strip():
             raise InvalidArgument(f"--set {item!r}: {name} needs a value")
+        elif not flag.several:
+            out[name] = raw
         else:
-            out[name] = shlex.split(raw) if flag.several else raw
+            try:
+                out[name] = shlex.split(raw)
+            except ValueError as exc:
+                raise InvalidArgument(f"--set {item!r}: {exc}; give {name}'s values separated by spaces") from None
     return out
 
 
