@@ -102,6 +102,8 @@ def test_dry_run_writes_three_files_whose_flags_openrlhf_parses(tmp_path, no_sub
     assert [Path(p).name for p in env["py_modules"]] == ["gymnasium_llmconfig", "agents", "wrappers"]
     assert all((Path(p) / "__init__.py").is_file() for p in env["py_modules"])
     assert "gymnasium>=1.0" in env["pip"] and env["env_vars"]["LLMCONFIG_TEST_FORWARDED"] == "yes"
+    runtime_env = pytest.importorskip("ray.runtime_env")
+    runtime_env.RuntimeEnv(**env)  # Ray's own validation of the keys and their types
     assert "fewer than --rollout.batch_size 64" in result.output  # smoke has 10 prompts
     assert "tokenizer is not on this machine" in result.output
 
