@@ -1,4 +1,5 @@
-"""BudgetTruncation: TimeLimit for trials, with the env as the one holder of the budget T.
+"""Budgets: ``BudgetTruncation`` (TimeLimit for trials, with the env as the one holder of the budget T) and
+``parse_budgets`` (the command line's budget lists, shared by ``bench`` and ``train``).
 
 ``T`` appears in three places that must agree: the prompt ("Budget: T
 trial(s)"), the reward scale (``1/T`` per trial, so an episode sums to the
@@ -17,6 +18,8 @@ from __future__ import annotations
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+
+from gymnasium_llmconfig.errors import InvalidArgument
 
 
 class BudgetTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -56,3 +59,22 @@ class BudgetTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         truncated = truncated or (not terminated and info["budget_left"] <= 0)
         self._finished = terminated or truncated
         return observation, reward, terminated, truncated, info
+
+
+def parse_budgets(text: str) -> list[int]:
+    """``"1-5"`` -> [1, 2, 3, 4, 5]; ``"1,3,5"`` -> [1, 3, 5]."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        low, sep, high = part.partition("-")
+        try:
+            values = range(int(low), int(high) + 1) if sep else [int(part)]
+        except ValueError:
+            raise InvalidArgument(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
+        if sep and not values:
+            raise InvalidArgument(f"budget range {part!r} is descending; write it low to high, "
+                                  f"e.g. {high.strip()}-{low.strip()}")
+        out.extend(values)
+    if not out or min(out) < 1:
+        raise InvalidArgument(f"budgets must be positive integers, got {text!r}")
+    return sorted(set(out))

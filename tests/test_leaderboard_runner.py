@@ -12,16 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.random_search import RandomSearch
+from gymnasium_llmconfig.budget import parse_budgets
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.lab.cli import app
 from gymnasium_llmconfig.lab.leaderboard.row import LeaderboardRow
-from gymnasium_llmconfig.lab.leaderboard.runner import (
-    AgentSpec,
-    BenchmarkPlan,
-    parse_agent_args,
-    parse_budgets,
-    run_benchmark,
-)
+from gymnasium_llmconfig.lab.leaderboard.runner import AgentSpec, BenchmarkPlan, parse_agent_args, run_benchmark
 from gymnasium_llmconfig.lab.leaderboard.store import EPISODES, ResultStore
 from gymnasium_llmconfig.registry import load_registry
 from gymnasium_llmconfig.storage import StoreError

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gymnasium
 import pytest
+from conftest import require_data
 from hypothesis import given
 from hypothesis import strategies as st
 
 import gymnasium_llmconfig  # noqa: F401 (registers the envs)
 from gymnasium_llmconfig.config_space import LOG_GRID_REL_TOL, InvalidConfig, Parameter
 from gymnasium_llmconfig.env import InvalidBudget
-from tests.conftest import require_data
 
 MICRO = "LLMConfig-Micro-S-D250K-v0"
 PRETRAIN = "LLMConfig-Pretrain-N429M-D50B-v0"

@@ -257,13 +257,8 @@ def bench(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Run a leaderboard: every agent on every test env of a suite at each budget and seed."""
-    from gymnasium_llmconfig.lab.leaderboard.runner import (
-        AgentSpec,
-        BenchmarkPlan,
-        parse_agent_args,
-        parse_budgets,
-        run_benchmark,
-    )
+    from gymnasium_llmconfig.budget import parse_budgets
+    from gymnasium_llmconfig.lab.leaderboard.runner import AgentSpec, BenchmarkPlan, parse_agent_args, run_benchmark
 
     references = [a.strip() for a in agents.split(",") if a.strip()]
     if not references:

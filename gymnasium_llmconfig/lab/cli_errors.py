@@ -8,15 +8,17 @@ raises an :class:`~gymnasium_llmconfig.errors.LLMConfigError` (or calls
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
 from gymnasium_llmconfig.errors import LLMConfigError
+
+if TYPE_CHECKING:  # typer >= 0.2x vendors click and no longer installs it
+    import click
 
 #: Exit code of a user error, as click uses for usage errors.
 USER_ERROR = 2

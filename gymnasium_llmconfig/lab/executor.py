@@ -10,9 +10,13 @@ run leaves no Ray process behind.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gymnasium_llmconfig.extras import DISTRIBUTION
 
 if TYPE_CHECKING:
     from typing import Self
@@ -21,6 +25,31 @@ if TYPE_CHECKING:
 FORWARDED_ENV = ("LLMCONFIG_DATA_DIR", "LLMCONFIG_CACHE_DIR", "LLMCONFIG_REGISTRY")
 #: Seconds an executor being left waits for its cancelled calls to end before shutting Ray down.
 DRAIN_S = 3.0
+
+
+def cluster_runtime_env(pip: bool = False) -> dict[str, Any]:
+    """The Ray runtime_env that lets a cluster's workers run this project's code as this machine has it.
+
+    ``py_modules`` ships the ``gymnasium_llmconfig``, ``agents`` and ``wrappers`` packages (about 1.4 MB
+    of source, caches excluded) and ``env_vars`` every ``LLMCONFIG_*`` variable of this process, so
+    workers find the same data, cache and registry (the data directory must be on a filesystem the
+    nodes share). With ``pip``, Ray also installs the project's base requirements into the job's
+    environment (an OpenRLHF image lacks ``gymnasium``); otherwise the nodes must have them.
+    """
+    import agents
+    import gymnasium_llmconfig
+    import wrappers
+
+    env: dict[str, Any] = {
+        "py_modules": [str(Path(m.__file__).parent) for m in (gymnasium_llmconfig, agents, wrappers)],
+        "excludes": ["__pycache__", "*.pyc"],
+    }
+    if pip:
+        env["pip"] = [r for r in importlib.metadata.requires(DISTRIBUTION) or [] if "extra ==" not in r]
+    forwarded = {k: v for k, v in sorted(os.environ.items()) if k.startswith("LLMCONFIG_")}
+    if forwarded:
+        env["env_vars"] = forwarded
+    return env
 
 
 class Executor:
@@ -87,8 +116,9 @@ class RayExecutor(Executor):
         env_vars = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         runtime_env = {"env_vars": env_vars} if env_vars else None
         try:
-            if address:
-                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
+            if address:  # a cluster's nodes may not have this project: ship it
+                ray.init(address=address, runtime_env=cluster_runtime_env(), log_to_driver=False,
+                         logging_level="ERROR")
             else:
                 ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                          runtime_env=runtime_env, object_store_memory=object_store_memory, logging_level="ERROR",

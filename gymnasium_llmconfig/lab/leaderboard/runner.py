@@ -385,25 +385,6 @@ def _progress(enabled: bool) -> Progress:
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled)
 
 
-def parse_budgets(text: str) -> list[int]:
-    """``"1-5"`` -> [1, 2, 3, 4, 5]; ``"1,3,5"`` -> [1, 3, 5]."""
-    out: list[int] = []
-    for part in str(text).split(","):
-        part = part.strip()
-        low, sep, high = part.partition("-")
-        try:
-            values = range(int(low), int(high) + 1) if sep else [int(part)]
-        except ValueError:
-            raise InvalidArgument(f"budgets must look like 1-5 or 1,3,5; got {text!r}") from None
-        if sep and not values:
-            raise InvalidArgument(f"budget range {part!r} is descending; write it low to high, "
-                                  f"e.g. {high.strip()}-{low.strip()}")
-        out.extend(values)
-    if not out or min(out) < 1:
-        raise InvalidArgument(f"budgets must be positive integers, got {text!r}")
-    return sorted(set(out))
-
-
 def parse_agent_args(items: Sequence[str], references: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``--agent-arg`` values: ``key=value`` (every agent) or ``agent.key=value`` (one agent).
 

@@ -6,11 +6,15 @@ The main CLI mounts :data:`train_app`; heavy dependencies are imported only when
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.cli_errors import ReportingGroup
+
+if TYPE_CHECKING:
+    from gymnasium_llmconfig.lab.train.openrlhf.launch import Launch
 
 train_app = typer.Typer(
     name="train",
@@ -26,38 +30,102 @@ def _group() -> None:
     """Train LLM agents on a suite's training envs (trajectories -> sft -> grpo)."""
 
 
+LOCAL, CLUSTER = "Local trainer", "OpenRLHF cluster"  # --help panels
+Backend = Annotated[str, typer.Option(help="Where to train: local (this machine, CPU or one GPU) or openrlhf "
+                                             "(OpenRLHF on a Ray GPU cluster).")]
+Address = Annotated[str, typer.Option(help="Ray cluster: auto, HOST:PORT, ray://HOST:PORT or http://HOST:8265.",
+                                      rich_help_panel=CLUSTER)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Write the job files, submit nothing.",
+                                      rich_help_panel=CLUSTER)]
+Overrides = Annotated[list[str] | None, typer.Option("--set", help="Any OpenRLHF flag as key=value "
+                                                                   "(e.g. actor.adam.lr=2e-6); repeatable.",
+                                                     rich_help_panel=CLUSTER)]
+GPUsPerNode = Annotated[int, typer.Option(min=1, help="GPUs per node (vLLM engines colocated).",
+                                          rich_help_panel=CLUSTER)]
+BACKENDS = ("local", "openrlhf")
+
+
+def _backend(backend: str, model: str, cluster_only: dict[str, bool]) -> str:
+    """The backend, refusing options of the other one and a model the cluster cannot load, before any work."""
+    backend = backend.strip().lower()
+    if backend not in BACKENDS:
+        raise InvalidArgument(f"--backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+    if backend == "local":
+        given = [flag for flag, used in cluster_only.items() if used]
+        if given:
+            raise InvalidArgument(f"{', '.join(given)} only apply to --backend openrlhf (a Ray GPU cluster); drop "
+                                  "them, or add --backend openrlhf")
+    elif model.strip().lower() in ("smollm2", "default", ""):
+        raise InvalidArgument("--backend openrlhf loads the policy with Hugging Face on the cluster: pass --model as "
+                              "a hub id or a directory the cluster can read (e.g. Qwen/Qwen3-4B); the packaged "
+                              "smollm2 is a GGUF file inside a Python package")
+    return backend
+
+
 @train_app.command("grpo")
 def grpo(
     suite: Annotated[str, typer.Option(help="Suite whose training pairs are played (`llmconfig suites`).")] = "l2h",
-    model: Annotated[str, typer.Option(help="smollm2 (packaged), or a local Hugging Face model directory "
-                                            "(e.g. the output of `train sft`).")] = "smollm2",
+    model: Annotated[str, typer.Option(help="smollm2 (packaged), a local Hugging Face model directory (e.g. the "
+                                            "output of `train sft`), or a hub id in the local cache; with "
+                                            "--backend openrlhf, any id the cluster can load.")] = "smollm2",
     out: Annotated[Path, typer.Option(help="Output: metrics.jsonl, metrics.png, resume state and the trained "
-                                           "checkpoint; re-running with it resumes.")] = Path("runs/grpo"),
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 100,
+                                           "checkpoint (local), or OUT/openrlhf/ job files (openrlhf); re-running "
+                                           "with it resumes.")] = Path("runs/grpo"),
+    backend: Backend = "local",
+    budgets: Annotated[str, typer.Option(help="Interaction budgets of the samples, e.g. 1-5.")] = "1-5",
     batch_size: Annotated[int, typer.Option(min=1, help="Training samples per step (paper: 64).")] = 64,
     group_size: Annotated[int, typer.Option(min=2, help="Rollouts per sample, G (paper: 5).")] = 5,
-    budgets: Annotated[str, typer.Option(help="Interaction budgets of the samples, e.g. 1-5.")] = "1-5",
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate (paper: 1e-6).")] = 1e-6,
-    kl_coef: Annotated[float, typer.Option(min=0.0, help="Weight of the k3 KL to the reference policy.")] = 0.04,
-    clip_eps: Annotated[float, typer.Option(min=0.0, help="PPO clip range.")] = 0.2,
+    kl_coef: Annotated[float, typer.Option(min=0.0, help="Weight of the k3 KL to the reference policy (the paper "
+                                                         "does not state it; 1e-3 is verl's default).")] = 1e-3,
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature of training rollouts.")] = 1.0,
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Reply length limit per turn.")] = 512,
-    lora: Annotated[bool, typer.Option(help="Train a LoRA adapter (peft) instead of every weight.")] = False,
-    lora_rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
-    eval_every: Annotated[int, typer.Option(min=1, help="Evaluate on test envs and checkpoint every k steps.")]
-    = 10,
-    eval_envs: Annotated[int, typer.Option(min=0, help="Test pairs evaluated (0 = all).")] = 2,
-    eval_seeds: Annotated[int, typer.Option(min=1, help="Seeds per test env and budget (regret mean@k).")] = 3,
-    rollout_batch: Annotated[int, typer.Option(min=1, help="Episodes generated in lockstep; lower it when "
-                                                           "memory runs out.")] = 16,
-    micro_batch: Annotated[int, typer.Option(min=1, help="Sequences per forward/backward pass.")] = 2,
-    seed: Annotated[int, typer.Option(help="Seed of the sample order and sampling.")] = 0,
-    device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:1, ...")] = "auto",
-    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.", rich_help_panel=LOCAL)] = 100,
+    clip_eps: Annotated[float, typer.Option(min=0.0, help="PPO clip range.", rich_help_panel=LOCAL)] = 0.2,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Reply length limit per turn.",
+                                                rich_help_panel=LOCAL)] = 512,
+    lora: Annotated[bool, typer.Option(help="Train a LoRA adapter (peft) instead of every weight.",
+                                       rich_help_panel=LOCAL)] = False,
+    lora_rank: Annotated[int, typer.Option(min=1, help="LoRA rank.", rich_help_panel=LOCAL)] = 16,
+    eval_every: Annotated[int, typer.Option(min=1, help="Evaluate on test envs and checkpoint every k steps.",
+                                            rich_help_panel=LOCAL)] = 10,
+    eval_envs: Annotated[int, typer.Option(min=0, help="Test pairs evaluated (0 = all).", rich_help_panel=LOCAL)] = 2,
+    eval_seeds: Annotated[int, typer.Option(min=1, help="Seeds per test env and budget (regret mean@k).",
+                                            rich_help_panel=LOCAL)] = 3,
+    rollout_batch: Annotated[int, typer.Option(min=1, help="Episodes generated in lockstep; lower it when memory "
+                                                           "runs out.", rich_help_panel=LOCAL)] = 16,
+    micro_batch: Annotated[int, typer.Option(min=1, help="Sequences per forward/backward pass.",
+                                             rich_help_panel=LOCAL)] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the sample order and sampling.", rich_help_panel=LOCAL)] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:1, ...",
+                                        rich_help_panel=LOCAL)] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's).",
+                                                rich_help_panel=LOCAL)] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.", rich_help_panel=LOCAL)] = True,
+    seeds: Annotated[int, typer.Option(min=1, help="Env reset seeds per (sample, budget): 0..N-1.",
+                                       rich_help_panel=CLUSTER)] = 1,
+    top_k: Annotated[int, typer.Option(min=1, help="Demonstrations per lower-fidelity env in each prompt.",
+                                       rich_help_panel=CLUSTER)] = 5,
+    address: Address = "auto",
+    nodes: Annotated[int, typer.Option(min=1, help="Nodes for the actor and reference models.",
+                                       rich_help_panel=CLUSTER)] = 1,
+    gpus_per_node: GPUsPerNode = 4,
+    dry_run: DryRun = False,
+    overrides: Overrides = None,
 ) -> None:
-    """Multi-turn GRPO (paper 000, §4.2.3) on the suite's training samples; writes a checkpoint `llm-prompt` loads."""
-    from gymnasium_llmconfig.lab.leaderboard.runner import parse_budgets
+    """Multi-turn GRPO (paper 000, §4.2.3) on the suite's training samples: locally (a checkpoint `llm-prompt` loads)
+    or on a Ray GPU cluster through OpenRLHF."""
+    from gymnasium_llmconfig.budget import parse_budgets
+
+    chosen = _backend(backend, model, {"--dry-run": dry_run, "--set": bool(overrides)})
+    budget_list = parse_budgets(budgets)
+    if chosen == "openrlhf":
+        from gymnasium_llmconfig.lab.train.openrlhf.launch import GRPOSettings as ClusterSettings
+        from gymnasium_llmconfig.lab.train.openrlhf.launch import launch_grpo
+
+        settings = ClusterSettings(batch_size, group_size, lr, kl_coef, temperature)
+        _report(launch_grpo(suite, model, out, address, dry_run, overrides or [], budget_list, list(range(seeds)),
+                            top_k, nodes, gpus_per_node, settings), "prompts")
+        return
     from gymnasium_llmconfig.lab.train.grpo import GRPOSettings, run_grpo
 
     if threads is not None:
@@ -66,7 +134,7 @@ def grpo(
         torch.set_num_threads(threads)
     settings = GRPOSettings(
         suite=suite, model=model, steps=steps, batch_size=batch_size, group_size=group_size,
-        budgets=tuple(parse_budgets(budgets)), lr=lr, kl_coef=kl_coef, clip_eps=clip_eps, temperature=temperature,
+        budgets=tuple(budget_list), lr=lr, kl_coef=kl_coef, clip_eps=clip_eps, temperature=temperature,
         max_new_tokens=max_new_tokens, lora=lora, lora_rank=lora_rank, eval_every=eval_every, eval_envs=eval_envs,
         eval_seeds=eval_seeds, rollout_batch=rollout_batch, micro_batch=micro_batch, seed=seed, device=device,
     )
@@ -75,3 +143,30 @@ def grpo(
     typer.echo(f"Done: {row.get('step', 0)} steps in {out}; last critic score {row.get('critic_score_mean', 0):+.3f}"
                + ("" if regret is None else f", test regret mean@{eval_seeds} {regret:.3f}")
                + f". Play it: llmconfig bench --agents llm-prompt --agent-arg model={out}")
+
+
+@train_app.command("sft")
+def sft(
+    model: Annotated[str, typer.Option(help="The policy to train: a Hugging Face model id or local path.")],
+    out: Annotated[Path, typer.Option(help="Output directory: OUT/openrlhf/ (job files), OUT/model, "
+                                           "OUT/checkpoints.")],
+    data: Annotated[Path, typer.Option(help="Trajectories: JSON lines, each with a `messages` chat.")],
+    backend: Backend = "openrlhf",
+    address: Address = "auto",
+    gpus_per_node: GPUsPerNode = 4,
+    dry_run: DryRun = False,
+    overrides: Overrides = None,
+) -> None:
+    """Multi-turn SFT (policy distillation, paper 000, §4.2.2; loss on assistant turns only)."""
+    from gymnasium_llmconfig.lab.train.openrlhf.launch import launch_sft
+
+    _backend(backend, model, {})
+    _report(launch_sft(data, model, out, address, dry_run, overrides or [], gpus_per_node), "trajectories")
+
+
+def _report(launch: Launch, what: str) -> None:
+    files = ", ".join(path.name for path in launch.files)
+    state = "Submitted" if launch.submitted else f"Dry run: nothing submitted; run {launch.files[-1]} to submit"
+    typer.echo(f"Wrote {files} ({launch.samples} {what}) to {launch.directory}. {state}.")
+    for note in launch.notes:
+        typer.echo(f"note: {note}")
