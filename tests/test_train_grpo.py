@@ -58,7 +58,7 @@ def test_grpo_step_gradient_is_the_hand_written_masked_objective() -> None:
 
 
 def test_step_specs_cover_every_sample_once_per_epoch_in_groups() -> None:
-    pairs = resolve_suite("smoke").train_pairs
+    pairs = resolve_suite("smoke").train_pairs[:2]  # 2 pairs x 2 budgets = 4 samples = 2 steps of 2
     samples = [(p, b) for p in pairs for b in (1, 2)]
     settings = GRPOSettings(batch_size=2, group_size=3)
     seen = []
