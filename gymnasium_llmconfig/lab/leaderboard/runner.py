@@ -147,15 +147,15 @@ def run_benchmark(
             task = bar.add_task("episodes", total=total)
             running: dict[Any, tuple[str, Any]] = {}
             for label, job in agents.items():
+                if not job.learns:  # nothing fitted per seed: one submission, so batched agents batch across seeds
+                    _submit_episodes(executor, running, job, pending[label], plan.env_kwargs)
+                    continue
                 for seed, keys in _by_seed(pending[label]).items():
-                    if job.learns:
-                        job.fitted[seed] = store.load_fitted(label, seed)
-                        if job.fitted[seed] is None:
-                            bar.update(task, description="fitting " + ", ".join(j for j, a in agents.items()
-                                                                                 if a.learns))
-                            running[executor.submit(_fit, job.recipe, suite, seed)] = (
-                                "fit", (label, seed))
-                            continue
+                    job.fitted[seed] = store.load_fitted(label, seed)
+                    if job.fitted[seed] is None:
+                        bar.update(task, description="fitting " + ", ".join(j for j, a in agents.items() if a.learns))
+                        running[executor.submit(_fit, job.recipe, suite, seed)] = ("fit", (label, seed))
+                        continue
                     _submit_episodes(executor, running, job, keys, plan.env_kwargs)
             for handle in executor.as_completed(running):
                 kind, payload = running.pop(handle)
