@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.llm.backend import ChatBackend, Message, make_backend
 from gymnasium_llmconfig import metrics
-from gymnasium_llmconfig.parsing import TOOL_NAME, parse_action
+from gymnasium_llmconfig.parsing import TOOL_NAME, ParsedAction, parse_action
 from gymnasium_llmconfig.prompt import to_charset
 
 if TYPE_CHECKING:
@@ -51,6 +51,33 @@ class TurnRecord:
     config: dict[str, Any] | None = None
     matched_config: dict[str, Any] | None = None
     error: str | None = None
+
+    @classmethod
+    def from_reply(cls, observation: str, reply: str, usage: dict[str, Any] | None = None) -> TurnRecord:
+        """The turn of ``reply`` to ``observation``, with the action the env is sent (see :func:`reply_action`)."""
+        usage = usage or {}
+        action, parsed = reply_action(reply)
+        return cls(observation=observation, reply=reply, reasoning=_reasoning(reply), action=action,
+                   proposal=parsed.config, parse_error=parsed.error, seconds=usage.get("seconds"),
+                   completion_tokens=usage.get("completion_tokens"))
+
+    def observe(self, feedback: str, reward: float, info: dict[str, Any]) -> None:
+        """Keep the env's answer to this turn."""
+        self.feedback, self.reward = feedback, float(reward)
+        self.valid, self.repeat = bool(info.get("valid")), bool(info.get("repeat"))
+        config, matched = info.get("config"), info.get("matched_config")
+        self.config = None if config is None else dict(config)
+        self.matched_config = None if matched is None else dict(matched)
+        self.error = info.get("error")
+
+
+def reply_action(reply: str) -> tuple[str, ParsedAction]:
+    """What the env is sent for a model's reply: a clean ``exec_config`` call when the env's own
+    parser finds a config in it, else the raw text (so the env reports the format error to the model)."""
+    parsed = parse_action(reply)
+    if parsed.config is not None:
+        return json.dumps({"name": TOOL_NAME, "arguments": parsed.config}, default=str), parsed
+    return to_charset(reply), parsed
 
 
 @dataclass
@@ -190,31 +217,14 @@ class LLMPromptAgent:
         )
         reply = reply or ""
         self.messages.append({"role": "assistant", "content": reply})
-        parsed = parse_action(reply)
-        if parsed.config is not None:
-            action = json.dumps({"name": TOOL_NAME, "arguments": parsed.config}, default=str)
-        else:
-            action = to_charset(reply)
-        usage = getattr(self.backend, "last_usage", None) or {}
-        self.record.turns.append(
-            TurnRecord(
-                observation=observation, reply=reply, reasoning=_reasoning(reply), action=action,
-                proposal=parsed.config, parse_error=parsed.error, seconds=usage.get("seconds"),
-                completion_tokens=usage.get("completion_tokens"),
-            )
-        )
-        return action
+        turn = TurnRecord.from_reply(observation, reply, getattr(self.backend, "last_usage", None))
+        self.record.turns.append(turn)
+        return turn.action
 
     def observe(self, observation: str, reward: float, info: dict[str, Any]) -> None:
         if self.record is None or not self.record.turns:
             raise RuntimeError("observe() follows act()")
-        turn = self.record.turns[-1]
-        turn.feedback, turn.reward = observation, float(reward)
-        turn.valid, turn.repeat = bool(info.get("valid")), bool(info.get("repeat"))
-        config, matched = info.get("config"), info.get("matched_config")
-        turn.config = None if config is None else dict(config)
-        turn.matched_config = None if matched is None else dict(matched)
-        turn.error = info.get("error")
+        self.record.turns[-1].observe(observation, reward, info)
         self.messages.append({"role": "user", "content": observation})
 
     # -- rates of the current episode ----------------------------------------------------------
