@@ -155,6 +155,8 @@ class LLMPromptAgent:
         temperature: sampling temperature (``0`` = greedy).
         seed: base seed; turn ``k`` of an episode reset with seed ``s`` samples with ``s + k``.
         system_prompt: the system message (the env's prompt already holds the answer format).
+        episode_batch: the leaderboard plays this many of the agent's episodes in lockstep,
+            generating their turns in one batch (the rollout engine); 1 plays them one at a time.
         **backend_kwargs: passed to the backend (``base_url``, ``api_key_env``, ``device``,
             ``gguf_file``, ``max_retries``, ...).
 
@@ -162,6 +164,8 @@ class LLMPromptAgent:
     """
 
     name = "llm-prompt"
+    #: Declares batched play to the leaderboard runner (see ``episode_batch`` above).
+    episode_batch = 16
 
     def __init__(
         self,
@@ -172,6 +176,7 @@ class LLMPromptAgent:
         temperature: float = 0.7,
         seed: int | None = 0,
         system_prompt: str | None = None,
+        episode_batch: int = 16,
         **backend_kwargs: Any,
     ):
         if isinstance(backend, str):
@@ -186,6 +191,7 @@ class LLMPromptAgent:
         self.temperature = float(temperature)
         self.seed = None if seed is None or seed == "None" else _as_int(seed, "seed")
         self.system_prompt = DEFAULT_SYSTEM_PROMPT if system_prompt is None else system_prompt
+        self.episode_batch = max(1, _as_int(episode_batch, "episode_batch"))
         self.messages: list[Message] = []
         self.record: EpisodeRecord | None = None
         #: every episode played by this agent, oldest first.

@@ -69,6 +69,7 @@ class Rollout:
     spec: EpisodeSpec
     matching: bool
     record: EpisodeRecord
+    problem: Any = None
     infos: list[dict[str, Any]] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
@@ -111,6 +112,7 @@ class RolloutEngine:
         system_prompt: the system message (default: ``llm-prompt``'s).
         most_similar: wrap every env in ``MostSimilarConfig`` (training: on; evaluation: off).
         env_kwargs: passed to ``gymnasium.make`` (``on_invalid``, ``top_k``, ...).
+        model_name: the model named in the episode records (default: the backend's).
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class RolloutEngine:
         system_prompt: str | None = None,
         most_similar: bool = False,
         env_kwargs: Mapping[str, Any] | None = None,
+        model_name: str | None = None,
     ):
         self.backend = backend
         self.max_new_tokens = int(max_new_tokens)
@@ -129,7 +132,15 @@ class RolloutEngine:
         self.system_prompt = system_prompt
         self.most_similar = bool(most_similar)
         self.env_kwargs = dict(env_kwargs or {})
+        self.model_name = model_name if model_name is not None else _model_name(backend)
         self.tokens = callable(getattr(backend, "generate_ids", None))
+
+    @classmethod
+    def for_agent(cls, agent: Any, env_kwargs: Mapping[str, Any] | None = None) -> RolloutEngine:
+        """The engine that plays as ``llm-prompt`` would: its backend, reply length, temperature, system prompt."""
+        return cls(agent.backend, max_new_tokens=agent.max_new_tokens, temperature=agent.temperature,
+                   system_prompt=agent.system_prompt, env_kwargs=env_kwargs,
+                   model_name=None if agent.model is None else str(agent.model))
 
     def make_env(self, spec: EpisodeSpec) -> gymnasium.Env:
         kwargs = dict(self.env_kwargs)
@@ -165,9 +176,9 @@ class RolloutEngine:
         record = EpisodeRecord(
             env_id=spec.env_id, budget=spec.budget, seed=spec.seed,
             backend=getattr(self.backend, "name", type(self.backend).__name__),
-            model=_model_name(self.backend), messages=messages,
+            model=self.model_name, messages=messages,
         )
-        rollout = Rollout(spec=spec, matching=self.most_similar, record=record)
+        rollout = Rollout(spec=spec, matching=self.most_similar, record=record, problem=env.unwrapped.problem)
         if self.tokens:
             rollout.token_ids = first_prompt_ids(self.backend.tokenizer, observation, self.system_prompt)
             rollout.action_mask = [0] * len(rollout.token_ids)

@@ -11,7 +11,10 @@ agent travels and is stored as the files its ``save(path)`` writes (JSON and
 safetensors for the zoo), never as a pickle; ``load(path)`` rebuilds it.
 Workers build an agent once and reuse it across episodes: the agent
 protocol's ``reset`` starts a clean episode. ``workers=0`` plays in the
-driver process, without Ray (for debugging and quick tests).
+driver process, without Ray (for debugging and quick tests). An agent class
+that declares ``episode_batch`` (``llm-prompt``) gets its episodes in tasks of
+that many, played in lockstep by the rollout engine (:mod:`..rollout`) so its
+model generates for all of them at once; rows, resume and report are the same.
 
 Ctrl-C (SIGINT) stops a run cleanly: the first one interrupts, in-flight
 tasks are cancelled and drained for a moment, Ray is shut down (no agents
@@ -158,9 +161,10 @@ def run_benchmark(
                     agents[payload].fitted = result
                     _submit_episodes(executor, running, agents[payload], pending[payload], plan.env_kwargs)
                     continue
-                log.append(result.to_dict())
-                played += 1
-                bar.update(task, advance=1, description=result.agent)
+                for row in result if kind == "episodes" else [result]:
+                    log.append(row.to_dict())
+                    played += 1
+                    bar.update(task, advance=1, description=row.agent)
                 if stop_after is not None and played >= stop_after:
                     break
         wall = time.perf_counter() - start
@@ -232,6 +236,10 @@ class _AgentJob:
         if self.learns and not (callable(getattr(factory, "save", None)) and callable(getattr(factory, "load", None))):
             raise InvalidArgument(f"agent {spec.reference!r} has fit() but no save(path) and classmethod load(path): "
                                   "the leaderboard stores fitted agents with them (see agents.persistence.SavedAgent)")
+        declared = getattr(factory, "episode_batch", None)
+        #: episodes per task for agents that play batched (``llm-prompt``); None: one per task.
+        self.batch = None if self.learns or not isinstance(declared, int) else max(
+            1, int(kwargs.get("episode_batch", declared)))
         _ship_by_value_if_local(factory)
         self.recipe = cloudpickle.dumps((factory, kwargs))
         self.fitted: dict[str, bytes] | None = None
@@ -258,6 +266,11 @@ def _ship_by_value_if_local(factory: Callable[..., Any]) -> None:
 def _submit_episodes(executor: Executor, running: dict, job: _AgentJob, keys: Sequence[EpisodeKey],
                      env_kwargs: Mapping[str, Any]) -> None:
     recipe, fitted = executor.share(job.recipe), executor.share(job.fitted)
+    if job.batch is not None:
+        for start in range(0, len(keys), job.batch):
+            chunk = list(keys[start:start + job.batch])
+            running[executor.submit(_play_batch, recipe, fitted, chunk, dict(env_kwargs))] = ("episodes", None)
+        return
     for label, env_id, budget, seed in keys:
         running[executor.submit(_play, label, recipe, fitted, env_id, budget, seed, dict(env_kwargs))] = (
             "episode", None)
@@ -300,15 +313,31 @@ def _play(label: str, recipe: bytes, fitted: dict[str, bytes] | None, env_id: st
     start = time.perf_counter()
     infos = run_episode(env, agent, seed=seed)
     wall = time.perf_counter() - start
-    problem = env.unwrapped.problem
-    result = episode_result(problem, budget, infos, [infos[-1]["episode"]["r"]], seed=seed)
-    record = getattr(agent, "record", None)
+    return _row(label, env.unwrapped.problem, budget, seed, infos, [infos[-1]["episode"]["r"]], wall,
+                not _is_config_agent(agent), getattr(agent, "record", None))
+
+
+def _play_batch(recipe: bytes, fitted: dict[str, bytes] | None, keys: list[EpisodeKey],
+                env_kwargs: dict[str, Any]) -> list[LeaderboardRow]:
+    """Episodes of an agent that plays batched, in lockstep through the rollout engine; their rows."""
+    from gymnasium_llmconfig.lab.rollout import EpisodeSpec, RolloutEngine
+
+    agent = _agent_from(recipe, fitted)
+    engine = RolloutEngine.for_agent(agent, env_kwargs)
+    rollouts = engine.play([EpisodeSpec(env_id, budget, seed) for _, env_id, budget, seed in keys])
+    return [_row(label, r.problem, r.spec.budget, r.spec.seed, r.infos, r.rewards, r.seconds, True, r.record)
+            for (label, *_), r in zip(keys, rollouts, strict=True)]
+
+
+def _row(label: str, problem: Any, budget: int, seed: int, infos: list[dict[str, Any]], rewards: Sequence[float],
+         wall: float, text_agent: bool, record: Any) -> LeaderboardRow:
+    result = episode_result(problem, budget, infos, rewards, seed=seed)
     return LeaderboardRow(
         **asdict(result),
         agent=label,
         role=problem.fidelity.role,
         wall_s=wall,
-        text_agent=not _is_config_agent(agent),
+        text_agent=text_agent,
         steps=[{k: info.get(k) for k in STEP_FIELDS} for info in infos],
         agent_record=record.to_dict() if callable(getattr(record, "to_dict", None)) else None,
     )
