@@ -164,6 +164,16 @@ def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str
     return device, torch_dtype
 
 
+def _plain_after_gguf(model: Any) -> None:
+    """Drop the GGUF quantizer marks: transformers dequantizes GGUF weights on load, so the model is a
+    plain float model, and without this the trainer refuses to fine-tune it and a saved checkpoint
+    would claim a GGUF quantization its safetensors do not have."""
+    model.is_quantized = False
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
 def load_model(
     model: str | Path | None = None,
     *,
@@ -200,6 +210,8 @@ def load_model(
         lm = transformers.AutoModelForCausalLM.from_pretrained(source.directory, dtype=torch_dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise BackendUnavailable(f"could not load model {source.label!r}: {exc}") from exc
+    if source.gguf_file is not None:
+        _plain_after_gguf(lm)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model=lm.to(device), tokenizer=tokenizer, source=source, device=str(device))
