@@ -87,6 +87,20 @@ def test_llm_backends_quick() -> None:
     assert '"tokens_per_s"' in out and '"llama-cpp"' in out
 
 
+def test_rollout_speed_quick() -> None:
+    pytest.importorskip("transformers")
+    pytest.importorskip("gguf")
+    from agents.llm import BackendUnavailable
+    from agents.llm.hf import default_gguf_path
+
+    try:
+        default_gguf_path()
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    out = run_script("benchmarks/rollout_speed.py", "--quick").stdout
+    assert '"tokens_per_s"' in out and '"speedup"' in out and '"step_s"' in out
+
+
 def test_fuzz_actions_quick_every_task(tmp_path: Path) -> None:
     require_all_data()
     report = tmp_path / "fuzz.md"
