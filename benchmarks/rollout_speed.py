@@ -53,18 +53,21 @@ def main() -> None:
     pairs = resolve_suite("smoke").test_pairs
     specs = [EpisodeSpec(pairs[i % len(pairs)].target, args.budget, seed=i,
                          demos=() if args.no_demos else pairs[i % len(pairs)].demos) for i in range(max(batches))]
-    engine = RolloutEngine(backend, max_new_tokens=args.max_new_tokens, temperature=0.7)
-    engine.play(specs[:1])  # warm-up
+    engines = {reuse: RolloutEngine(backend, max_new_tokens=args.max_new_tokens, temperature=0.7,
+                                    reuse_cache=reuse) for reuse in (True, False)}
+    engines[True].play(specs[:1])  # warm-up
 
-    def timed(batch: int) -> dict:
+    def timed(batch: int, reuse: bool = True) -> dict:
         start = time.perf_counter()
-        rollouts = [r for i in range(0, len(specs), batch) for r in engine.play(specs[i:i + batch])]
+        rollouts = [r for i in range(0, len(specs), batch) for r in engines[reuse].play(specs[i:i + batch])]
         wall = time.perf_counter() - start
         generated = sum(sum(r.reply_tokens) for r in rollouts)
-        return {"batch": batch, "episodes": len(rollouts), "generated_tokens": generated, "wall_s": round(wall, 2),
-                "tokens_per_s": round(generated / wall, 1), "rollouts": rollouts}
+        return {"batch": batch, "kv_reuse": reuse, "episodes": len(rollouts), "generated_tokens": generated,
+                "wall_s": round(wall, 2), "tokens_per_s": round(generated / wall, 1), "rollouts": rollouts}
 
     rows = [timed(1), *(timed(b) for b in batches)]
+    if args.budget > 1 and not args.quick:
+        rows.append(timed(max(batches), reuse=False))  # what reusing the KV cache across turns buys
     for row in rows[1:]:
         row["speedup"] = round(row["tokens_per_s"] / rows[0]["tokens_per_s"], 2)
     grpo = time_grpo_step(backend, rows[-1]["rollouts"][:2 if args.quick else 4], kl=not args.quick)
@@ -109,12 +112,14 @@ def markdown(result: dict) -> str:
         f"up to {result['max_new_tokens']} new tokens per turn, smoke-suite test pairs"
         f"{'' if result['demos'] else ' without demonstrations'}.",
         "",
-        "| lockstep batch B | episodes | generated tokens | wall s | tokens/s | speed-up vs B=1 |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| lockstep batch B | KV cache kept across turns | episodes | generated tokens | wall s | tokens/s "
+        "| speed-up vs B=1 |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in result["rollouts"]:
-        lines.append(f"| {row['batch']} | {row['episodes']} | {row['generated_tokens']} | {row['wall_s']} | "
-                     f"{row['tokens_per_s']} | {row.get('speedup', 1.0)} |")
+        lines.append(f"| {row['batch']} | {'yes' if row['kv_reuse'] else 'no'} | {row['episodes']} | "
+                     f"{row['generated_tokens']} | {row['wall_s']} | {row['tokens_per_s']} | "
+                     f"{row.get('speedup', 1.0)} |")
     g = result["grpo"]
     kl = "with KL to a frozen copy" if g["kl"] else "no KL"
     lines += ["", f"GRPO step (eq. 2 {kl}, AdamW, micro-batch 2): {g['sequences']} sequences, "

@@ -81,8 +81,8 @@ def tiny_backend() -> TransformersBackend:
     generated: list[list[int]] = []
     plain = backend.generate_ids
 
-    def recording(prompts, max_new_tokens, temperature, seeds):
-        rows = plain(prompts, max_new_tokens, temperature, seeds)
+    def recording(prompts, max_new_tokens, temperature, seeds, caches=None):
+        rows = plain(prompts, max_new_tokens, temperature, seeds, caches)
         generated.extend(rows)
         return rows
 
@@ -94,7 +94,9 @@ def test_the_action_mask_is_one_exactly_on_generated_tokens(tiny_backend: Transf
     pairs = resolve_suite("smoke").train_pairs
     specs = [EpisodeSpec.from_pair(pairs[0], 2, seed=0, sample_seed=s) for s in (0, 10, 20)]
     tiny_backend.generated.clear()
-    rollouts = RolloutEngine(tiny_backend, max_new_tokens=8, temperature=1.0, most_similar=True).play(specs)
+    engine = RolloutEngine(tiny_backend, max_new_tokens=8, temperature=1.0, most_similar=True,
+                           env_kwargs={"on_invalid": "penalize"})  # garbage replies, yet every turn is played
+    rollouts = engine.play(specs)
     every_run = []
     for rollout in rollouts:
         ids, mask = rollout.token_ids, rollout.action_mask
@@ -115,6 +117,19 @@ def test_the_action_mask_is_one_exactly_on_generated_tokens(tiny_backend: Transf
         assert rollout.spec.demos == pairs[0].demos and len(rollout.rewards) == len(rollout.record.turns)
         assert math.isclose(rollout.episode_return, sum(rollout.rewards))
     assert sorted(every_run) == sorted(tiny_backend.generated)  # each masked run is one generated reply, whole
+    assert all(len(r.reply_tokens) == 2 and r.cache is None for r in rollouts)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_reusing_the_kv_cache_across_turns_generates_the_same_episodes(temperature: float) -> None:
+    model, tokenizer = tiny_lm(seed=1)
+    backend = TransformersBackend.from_loaded(model, tokenizer, name="tiny")
+    specs = [EpisodeSpec(ENV, 3, seed=s, sample_seed=10 * s) for s in range(3)]
+    played = {reuse: RolloutEngine(backend, max_new_tokens=10, temperature=temperature, reuse_cache=reuse,
+                                   env_kwargs={"on_invalid": "penalize"}).play(specs) for reuse in (True, False)}
+    for cached, plain in zip(played[True], played[False], strict=True):
+        assert len(cached.reply_tokens) == 3
+        assert cached.token_ids == plain.token_ids and cached.action_mask == plain.action_mask
 
 
 def test_a_prompt_beyond_the_context_ends_the_episode_as_invalid_output() -> None:

@@ -104,13 +104,15 @@ class TransformersBackend:
 
     def generate_ids(
         self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
-        seeds: Sequence[int | None],
+        seeds: Sequence[int | None], caches: list[Any] | None = None,
     ) -> list[list[int]]:
         """Batched generation over token ids: each prompt's generated ids (a stop token ends a row).
 
         A prompt that leaves no room in the model's context generates nothing (an empty
         reply, which the env answers as invalid output); such prompts are counted in
-        :attr:`too_long` and warned about once.
+        :attr:`too_long` and warned about once. ``caches`` (one slot per prompt) carries
+        each prompt's :class:`~agents.llm.sampling.PrefixCache` in and the cache of prompt
+        plus reply out, so a multi-turn episode prefills only each turn's new tokens.
         """
         from agents.llm.sampling import sample
 
@@ -124,21 +126,26 @@ class TransformersBackend:
             self.too_long += skipped
         live = [i for i, limit in enumerate(limits) if limit > 0]
         out: list[list[int]] = [[] for _ in prompts]
+        slots = None if caches is None else [caches[i] for i in live]
+        if caches is not None:
+            caches[:] = [None] * len(caches)
         if not live:
             return out
         try:
             rows = sample(
                 self.model, [prompts[i] for i in live], max_new_tokens=[limits[i] for i in live],
                 temperature=float(temperature or 0.0), seeds=[seeds[i] for i in live],
-                stop_ids=self.turns.stop_ids, pad_id=int(self.tokenizer.pad_token_id),
+                stop_ids=self.turns.stop_ids, pad_id=int(self.tokenizer.pad_token_id), caches=slots,
                 max_rows=self.max_batch_rows, max_batch_tokens=self.max_batch_tokens,
             )
         except RuntimeError as exc:
             hint = " Fix: fewer episodes per batch (a smaller batch or --rollout-batch)." if "memory" in str(
                 exc).lower() else ""
             raise BackendError(f"generation failed on {self.device}: {exc}.{hint}") from exc
-        for i, row in zip(live, rows, strict=True):
+        for k, (i, row) in enumerate(zip(live, rows, strict=True)):
             out[i] = row
+            if caches is not None:
+                caches[i] = slots[k]
         return out
 
     def generate_batch(

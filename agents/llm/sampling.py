@@ -13,6 +13,7 @@ its own token limit, and its ids are returned in the caller's order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,6 +31,19 @@ def buckets(lengths: Sequence[int], max_rows: int, max_batch_tokens: int) -> lis
     return groups
 
 
+@dataclass
+class PrefixCache:
+    """The keys and values of an episode's first ``length`` token ids, kept between its turns.
+
+    The next turn's prompt starts with those ids, so only its new tokens (the env's
+    feedback and the assistant header) are prefilled. One ``(keys, values)`` pair per
+    layer, each ``(kv_heads, length, head_dim)``.
+    """
+
+    length: int
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+
+
 def sample(
     model: Any,
     prompts: Sequence[Sequence[int]],
@@ -39,55 +53,108 @@ def sample(
     seeds: Sequence[int | None],
     stop_ids: Sequence[int],
     pad_id: int,
+    caches: list[PrefixCache | None] | None = None,
     max_rows: int = 16,
     max_batch_tokens: int = 65536,
 ) -> list[list[int]]:
-    """Each prompt's generated ids (ending with the stop token when one was produced)."""
+    """Each prompt's generated ids (ending with the stop token when one was produced).
+
+    With ``caches`` (one slot per prompt, ``None`` or the :class:`PrefixCache` of the
+    prompt's beginning), each slot is replaced by the cache of the prompt plus the reply.
+    """
     out: list[list[int]] = [[] for _ in prompts]
     for group in buckets([len(p) for p in prompts], max_rows, max_batch_tokens):
-        rows = _sample_group(
+        rows, new_caches = _sample_group(
             model, [prompts[i] for i in group], [max_new_tokens[i] for i in group], temperature,
-            [seeds[i] for i in group], stop_ids, pad_id,
+            [seeds[i] for i in group], stop_ids, pad_id, None if caches is None else [caches[i] for i in group],
         )
-        for i, ids in zip(group, rows, strict=True):
-            out[i] = ids
+        for k, i in enumerate(group):
+            out[i] = rows[k]
+            if caches is not None:
+                caches[i] = new_caches[k]
     return out
+
+
+def _left_pad(rows: list[Sequence[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, tokens in enumerate(rows):
+        if tokens:
+            ids[row, width - len(tokens):] = torch.tensor(list(tokens), dtype=torch.long)
+            mask[row, width - len(tokens):] = 1
+    return ids, mask
+
+
+def _batch_cache(model: Any, caches: list[PrefixCache | None], width: int, device: Any) -> Any:
+    """The rows' prefix caches left-padded to ``width`` as one transformers ``DynamicCache``."""
+    from transformers import DynamicCache
+
+    first = next(c for c in caches if c is not None)
+    cache = DynamicCache()
+    for layer, (keys, values) in enumerate(first.layers):
+        shape = (len(caches), keys.shape[0], width, keys.shape[2])
+        k = torch.zeros(shape, dtype=keys.dtype, device=device)
+        v = torch.zeros(shape, dtype=values.dtype, device=device)
+        for row, c in enumerate(caches):
+            if c is not None:
+                k[row, :, width - c.length:] = c.layers[layer][0]
+                v[row, :, width - c.length:] = c.layers[layer][1]
+        cache.update(k, v, layer)
+    return cache
+
+
+def _cache_layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if hasattr(cache, "layers"):  # transformers >= 4.54
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache, strict=True))
 
 
 def _sample_group(
     model: Any, prompts: list[Sequence[int]], limits: list[int], temperature: float,
-    seeds: list[int | None], stop_ids: Sequence[int], pad_id: int,
-) -> list[list[int]]:
+    seeds: list[int | None], stop_ids: Sequence[int], pad_id: int, caches: list[PrefixCache | None] | None,
+) -> tuple[list[list[int]], list[PrefixCache | None]]:
     device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-        mask[row, width - len(prompt):] = 1
+    cached = [0 if caches is None or caches[i] is None else caches[i].length for i in range(len(prompts))]
+    fresh = [list(p)[n:] for p, n in zip(prompts, cached, strict=True)]
+    past_width = max(cached)
+    ids, mask = _left_pad(fresh, max(len(f) for f in fresh), pad_id)
+    mask = torch.cat([_left_pad([[1] * n for n in cached], past_width, 0)[1], mask], dim=1)
     ids, mask = ids.to(device), mask.to(device)
+    past = _batch_cache(model, caches, past_width, device) if past_width else None
     generators = [None if s is None else torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     stops = torch.tensor(list(stop_ids), dtype=torch.long, device=device)
     done = torch.tensor([limit <= 0 for limit in limits], device=device)
+    keep = [mask.bool()]  # the cache positions that hold each row's own tokens
     generated: list[list[int]] = [[] for _ in prompts]
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past_width:]
     with torch.inference_mode():
-        result = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                       logits_to_keep=1)
+        result = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=past,
+                       use_cache=True, logits_to_keep=1)
         for step in range(max(limits)):
             nxt = _pick(result.logits[:, -1, :].float(), temperature, generators)
             nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
             for row in torch.nonzero(~done).flatten().tolist():
                 generated[row].append(int(nxt[row]))
+            live = ~done
             done = done | torch.isin(nxt, stops) | torch.tensor(
                 [step + 1 >= limit for limit in limits], device=device)
             if bool(done.all()):
                 break
+            keep.append((live & ~done)[:, None])
             mask = torch.cat([mask, torch.ones((len(prompts), 1), dtype=mask.dtype, device=device)], dim=1)
             positions = positions[:, -1:] + 1
             result = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=positions,
                            past_key_values=result.past_key_values, use_cache=True)
-    return generated
+        if caches is None:
+            return generated, []
+        kept = torch.cat(keep, dim=1)
+        layers = _cache_layers(result.past_key_values)
+        out: list[PrefixCache | None] = []
+        for row in range(len(prompts)):
+            where = kept[row]
+            out.append(PrefixCache(int(where.sum()), [(k[row][:, where].clone(), v[row][:, where].clone())
+                                                       for k, v in layers]))
+        return generated, out
 
 
 def _pick(logits: torch.Tensor, temperature: float, generators: list[torch.Generator | None]) -> torch.Tensor:

@@ -77,6 +77,8 @@ class Rollout:
     reply_tokens: list[int] = field(default_factory=list)
     context_overflow: bool = False
     seconds: float = 0.0
+    #: the model's keys/values of ``token_ids`` so far (a local backend's prefix cache), dropped at the end.
+    cache: Any = field(default=None, repr=False)
 
     @property
     def messages(self) -> list[Message]:
@@ -113,6 +115,8 @@ class RolloutEngine:
         most_similar: wrap every env in ``MostSimilarConfig`` (training: on; evaluation: off).
         env_kwargs: passed to ``gymnasium.make`` (``on_invalid``, ``top_k``, ...).
         model_name: the model named in the episode records (default: the backend's).
+        reuse_cache: keep each episode's keys/values between turns (local backends), so a turn
+            prefills only the env's feedback, not the whole conversation again.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class RolloutEngine:
         most_similar: bool = False,
         env_kwargs: Mapping[str, Any] | None = None,
         model_name: str | None = None,
+        reuse_cache: bool = True,
     ):
         self.backend = backend
         self.max_new_tokens = int(max_new_tokens)
@@ -134,6 +139,7 @@ class RolloutEngine:
         self.env_kwargs = dict(env_kwargs or {})
         self.model_name = model_name if model_name is not None else _model_name(backend)
         self.tokens = callable(getattr(backend, "generate_ids", None))
+        self.reuse_cache = bool(reuse_cache)
 
     @classmethod
     def for_agent(cls, agent: Any, env_kwargs: Mapping[str, Any] | None = None) -> RolloutEngine:
@@ -189,8 +195,11 @@ class RolloutEngine:
                                                      else r.spec.sample_seed) + turn for r in batch]
         start = time.perf_counter()
         if self.tokens:
+            caches = [r.cache for r in batch] if self.reuse_cache else None
             rows = self.backend.generate_ids([r.token_ids for r in batch], self.max_new_tokens,
-                                             self.temperature, seeds)
+                                             self.temperature, seeds, caches)
+            for rollout, cache in zip(batch, caches or [None] * len(batch), strict=True):
+                rollout.cache = cache
             replies = [self.backend.turns.reply_text(row) for row in rows]
         else:
             replies = generate_batch(self.backend, [r.messages for r in batch], self.max_new_tokens,
@@ -222,6 +231,8 @@ class RolloutEngine:
             if going:
                 rollout.token_ids += following
                 rollout.action_mask += [0] * len(following)
+            else:
+                rollout.cache = None
         return going
 
 
