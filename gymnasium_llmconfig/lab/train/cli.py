@@ -77,6 +77,8 @@ def sft(
     seed: Annotated[int, typer.Option(help="Seed of the trainer and of --max-trajectories' choice.")] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA when present, bf16), cpu (fp32), cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads on CPU.")] = None,
+    save_steps: Annotated[int, typer.Option(min=1, help="Optimizer steps between resume checkpoints "
+                                                        "(each holds weights and optimizer state).")] = 10,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Step 2b (paper §4.2.2): multi-turn SFT with the loss on the assistant's tokens only."""
@@ -85,7 +87,7 @@ def sft(
     run_sft(trajectories=trajectories, model=model, out=out, suite=suite, budgets=budgets,
             max_trajectories=max_trajectories, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs,
             lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, seed=seed, device=device,
-            threads=threads, progress=progress)
+            threads=threads, save_steps=save_steps, progress=progress)
 
 
 @train_app.command("grpo")

@@ -85,6 +85,7 @@ class SFTRecipe:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    save_steps: int = 10
 
 
 def select(records: list[dict[str, Any]], budgets: Sequence[int] | None, limit: int | None,
@@ -178,7 +179,7 @@ def _trainer(recipe: SFTRecipe, model: Any, tokenizer: Any, rows: list[dict[str,
         output_dir=str(out / CHECKPOINTS), num_train_epochs=recipe.epochs, learning_rate=recipe.learning_rate,
         per_device_train_batch_size=recipe.batch_size, gradient_accumulation_steps=recipe.grad_accum,
         max_length=recipe.max_length, lr_scheduler_type="cosine", warmup_steps=0.05, seed=recipe.seed,
-        logging_steps=1, save_strategy="steps", save_steps=10, save_total_limit=1, report_to="none",
+        logging_steps=1, save_strategy="steps", save_steps=recipe.save_steps, save_total_limit=1, report_to="none",
         bf16=cuda, use_cpu=not cuda, dataloader_num_workers=0, disable_tqdm=True,
     )
     import datasets
