@@ -45,12 +45,13 @@ def task_prompt(env_id: str) -> list[dict[str, str]]:
 def bench_transformers(args: argparse.Namespace) -> dict:
     import torch
 
+    from agents.llm.chat_format import prompt_ids
     from agents.llm.hf import TransformersBackend
 
     torch.set_num_threads(args.threads)
     backend = TransformersBackend(args.model, device=args.device, num_threads=args.threads)
     messages = task_prompt(args.env)
-    input_ids = backend._encode(messages).to(backend.device)
+    input_ids = torch.tensor([prompt_ids(backend.tokenizer, messages)], device=backend.device)
     prompt_tokens = int(input_ids.shape[1])
     mask = torch.ones_like(input_ids)
     pad = backend.tokenizer.pad_token_id

@@ -62,6 +62,7 @@ def main() -> None:
         rollouts = [r for i in range(0, len(specs), batch) for r in engines[reuse].play(specs[i:i + batch])]
         wall = time.perf_counter() - start
         generated = sum(sum(r.reply_tokens) for r in rollouts)
+        print(f"B={batch} kv_reuse={reuse}: {generated} tokens in {wall:.1f} s", file=sys.stderr, flush=True)
         return {"batch": batch, "kv_reuse": reuse, "episodes": len(rollouts), "generated_tokens": generated,
                 "wall_s": round(wall, 2), "tokens_per_s": round(generated / wall, 1), "rollouts": rollouts}
 
