@@ -72,6 +72,11 @@ def test_leaderboard_l2h_quick(tmp_path: Path) -> None:
     assert (tmp_path / "lb" / "leaderboard.md").is_file()
 
 
+def test_trained_agent_table_quick() -> None:
+    out = run_script("benchmarks/trained_agent_table.py", "--quick").stdout
+    assert "| random | 4 | 1.000 | 1.000 |" in out and "T=2" in out and "`LLMConfig-Micro-M-D750K-v0`" in out
+
+
 @pytest.mark.slow  # loading the GGUF model dominates (~45 s on 2 shared cores)
 def test_stress_suites_quick(tmp_path: Path) -> None:
     out = run_script("benchmarks/stress_suites.py", "--quick", "--out", str(tmp_path)).stdout

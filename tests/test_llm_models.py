@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from agents.llm import BackendUnavailable
-from agents.llm.models import ModelSource, default_gguf_path, require_chat_template, resolve_model
+from agents.llm.models import ModelSource, default_gguf_path, load_model, resolve_model
 
 
 def test_smollm2_names_the_packaged_gguf() -> None:
@@ -65,7 +65,19 @@ def test_hub_name_comes_from_the_cache_and_is_never_downloaded(tmp_path: Path, m
         resolve_model("someorg/not-cached")
 
 
-def test_a_tokenizer_without_chat_template_is_refused() -> None:
+def test_load_model_loads_a_checkpoint_and_refuses_one_without_chat_template(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from tiny_lm import save_tiny_lm
+
+    directory = save_tiny_lm(tmp_path / "tiny")
+    loaded = load_model(directory, device="cpu")
+    assert loaded.device == "cpu" and loaded.source == ModelSource(str(directory))
+    assert str(next(loaded.model.parameters()).dtype) == "torch.float32"
+    assert loaded.tokenizer.chat_template
+    config = json.loads((directory / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (directory / "tokenizer_config.json").write_text(json.dumps(config))
+    for extra in directory.glob("chat_template.*"):
+        extra.unlink()
     with pytest.raises(BackendUnavailable, match="no chat template"):
-        require_chat_template(SimpleNamespace(chat_template=None), "plain-lm")
-    require_chat_template(SimpleNamespace(chat_template="{{ messages }}"), "chat-lm")
+        load_model(directory, device="cpu")

