@@ -109,6 +109,7 @@ def test_registry_fragment_schema(swept: tuple[Path, Path]) -> None:
         "metric",
         "parameters",
         "details",
+        "cost",
         "sources",
         "fidelities",
     ]

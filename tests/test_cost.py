@@ -19,7 +19,8 @@ from gymnasium_llmconfig.lab.leaderboard.cost import amortize
 from gymnasium_llmconfig.lab.leaderboard.row import LeaderboardRow
 from gymnasium_llmconfig.registry import load_registry
 
-MICRO_CSV = Path(__file__).resolve().parents[1] / "gymnasium_llmconfig" / "tables" / "micro" / "runs.csv"
+TABLES = Path(__file__).resolve().parents[1] / "gymnasium_llmconfig" / "tables"
+MICRO_CSV = TABLES / "micro" / "runs.csv"
 
 
 def test_every_registered_env_has_a_cost_with_a_basis() -> None:
@@ -51,6 +52,14 @@ def test_measured_wall_time_rule_reads_the_named_column() -> None:
     assert cost.total_hours == pytest.approx(cell["wall_time_s"].sum() / 3600)
 
 
+def test_the_grpo_collector_prices_its_runs_by_their_wall_time() -> None:
+    table = pd.read_csv(TABLES / "grpo" / "table.csv")
+    cell = table[table["fidelity"] == "Add3-N256-E8"]
+    cost = env_cost("LLMConfig-GRPO-Add3-N256-E8-v0")
+    assert cost.runs == len(cell) == 18
+    assert cost.total_hours == pytest.approx(cell["wall_time_s"].sum() / 3600)
+
+
 def test_amortize_by_hand() -> None:
     # M=2 training envs with 40 runs costing 100 h (E_m=20, t_LF=2.5 h); t_HF=10 h, so alpha=4.
     # S_meta=1, S_base=3: dS=2. Inequality (6): 2*20 < K*2*4 <=> K > 5, so K*=6; (7): K/M > 20/(2*4) = 2.5.
@@ -66,13 +75,17 @@ def test_amortize_by_hand() -> None:
     assert never.break_even_k is None and never.leverage_threshold is None
 
 
+def _micro(env_ids: tuple[str, ...]) -> list[str]:
+    return [e for e in env_ids if e.startswith("LLMConfig-Micro-")]
+
+
 def _write_results(out: Path, regrets: dict[str, list[float]]) -> None:
     """A smoke run's results: each agent's regret per budget 1..5, same on every test env and seed."""
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"suite": "smoke", "env_kwargs": {}}))
     lines = []
     for agent, per_budget in regrets.items():
-        for env_id in resolve_suite("smoke").test:
+        for env_id in _micro(resolve_suite("smoke").test):
             for budget, regret in enumerate(per_budget, start=1):
                 row = LeaderboardRow(env_id=env_id, task="Micro", seed=0, budget=budget, normalized_regret=regret,
                                      rank_percentile=math.nan, outcome_reward=0.0, episode_return=0.0,
@@ -92,12 +105,13 @@ def test_cost_command_against_a_hand_computation(tmp_path: Path) -> None:
     assert set(rows) == {"random", "optuna-random"}
     runs = pd.read_csv(MICRO_CSV)
     suite = resolve_suite("smoke")
-    cells = {e: (m, int(d[1:].replace("K", "000"))) for e in suite.train + suite.test
+    train, test = _micro(suite.train), _micro(suite.test)  # the Micro task's cost (smoke also has GRPO)
+    cells = {e: (m, int(d[1:].replace("K", "000"))) for e in train + test
              for m, d in [e.removeprefix("LLMConfig-Micro-").removesuffix("-v0").split("-")]}
     seconds = {e: runs[(runs["model"] == m) & (runs["tokens"] == d)]["wall_time_s"] for e, (m, d) in cells.items()}
-    t_hf = sum(seconds[e].mean() for e in suite.test) / len(suite.test) / 3600
-    train_hours = sum(seconds[e].sum() for e in suite.train) / 3600
-    train_runs = sum(len(seconds[e]) for e in suite.train)
+    t_hf = sum(seconds[e].mean() for e in test) / len(test) / 3600
+    train_hours = sum(seconds[e].sum() for e in train) / 3600
+    train_runs = sum(len(seconds[e]) for e in train)
     alpha = t_hf / (train_hours / train_runs)
     random = rows["random"]
     assert (random["s_meta"], random["s_base"], random["censored"]) == (2, 4, False)

@@ -29,6 +29,14 @@ RUNS_JSONL = "runs.jsonl"
 RUNS_CSV = "runs.csv"
 REGISTRY_YAML = "registry.yaml"
 DEVICES = ("cpu", "cuda")
+#: How a collected table prices its runs for ``llmconfig cost`` (the registry's ``cost:``, read by
+#: :mod:`gymnasium_llmconfig.cost`): each run's measured wall time, from its ``wall_time_s`` column.
+WALL_TIME_COST = {
+    "column": "wall_time_s",
+    "hours_per_unit": 1 / 3600,
+    "basis": "measured wall time of each run on the collecting machine, counted one device-hour per wall-clock hour "
+             "(CPU time, not GPU time, when collected on a CPU)",
+}
 
 #: One run: ``(config, shared, device, threads) -> record``; must return a record, not raise.
 RunFn = Callable[[Any, Any, str, int], dict[str, Any]]

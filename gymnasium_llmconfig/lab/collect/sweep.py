@@ -36,6 +36,7 @@ from gymnasium_llmconfig.lab.collect.model import non_embedding_params
 from gymnasium_llmconfig.lab.collect.runner import (
     REGISTRY_YAML,
     RUNS_CSV,
+    WALL_TIME_COST,
     Summary,
     as_int,
     check_keys,
@@ -302,6 +303,7 @@ def registry_fragment(spec: Spec) -> dict[str, Any]:
                     },
                 ],
                 "details": ["final_raw_loss", "val_loss", "tokens_per_step", "steps", "status"],
+                "cost": dict(WALL_TIME_COST),
                 "sources": [{"name": f"{t.name.lower()}-runs", "file": RUNS_CSV}],
                 "fidelities": fidelities,
             }

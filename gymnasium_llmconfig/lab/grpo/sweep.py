@@ -31,6 +31,7 @@ from gymnasium_llmconfig.errors import CollectError
 from gymnasium_llmconfig.lab.collect.runner import (
     REGISTRY_YAML,
     RUNS_CSV,
+    WALL_TIME_COST,
     Summary,
     as_int,
     check_keys,
@@ -328,6 +329,7 @@ def registry_fragment(spec: GRPOSpec, records: dict[str, dict[str, Any]]) -> dic
         "parameters": parameters,
         "details": ["initial_accuracy", "test_accuracy_std", "test_accuracy_seeds", "diverged_seeds",
                     "final_reward", "steps", "status"],
+        "cost": dict(WALL_TIME_COST),
         "sources": [{"name": f"{t['name'].lower()}-table", "file": TABLE_CSV}],
         "fidelities": fidelities,
     }]}
