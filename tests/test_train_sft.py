@@ -73,7 +73,8 @@ def test_trajectories_to_sft_to_a_checkpoint_that_llm_prompt_plays(smoke_traject
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
     assert not (out / ".checkpoints").exists() and not (out / ".final.tmp").exists()
     stats = json.loads((out / RECIPE).read_text())["stats"]
-    assert stats["trajectories"] == 4 and stats["steps"] == 2 and stats["dtype"] == "torch.float32"
+    samples = 2 * len(SMOKE.train_pairs)  # budgets 1-2; grad_accum 2 -> one step per pair
+    assert stats["trajectories"] == samples and stats["steps"] == samples // 2 and stats["dtype"] == "torch.float32"
     agent = make_agent("llm-prompt", model=str(out), max_new_tokens=8, temperature=0.0, device="cpu")
     env = gymnasium.make("LLMConfig-Micro-M-D750K-v0", budget=2, on_invalid="penalize")
     infos = run_episode(env, agent, seed=0)
@@ -110,7 +111,8 @@ def test_cli_refuses_bad_input(smoke_trajectories: Path, tmp_path: Path) -> None
     cases = [
         (["--trajectories", str(tmp_path / "none.jsonl"), "--suite", "smoke"], "does not exist"),
         (["--trajectories", str(smoke_trajectories)], "suite 'smoke', not 'l2h'"),
-        (["--trajectories", str(incomplete / traj.TRAJECTORIES), "--suite", "smoke"], "incomplete (1 of 4"),
+        (["--trajectories", str(incomplete / traj.TRAJECTORIES), "--suite", "smoke"],
+         f"incomplete (1 of {2 * len(SMOKE.train_pairs)}"),
         (["--trajectories", str(smoke_trajectories), "--suite", "smoke", "--model", str(plain)], "no chat template"),
         (["--trajectories", str(smoke_trajectories), "--suite", "smoke", "--model", "someorg/never-downloaded"],
          "huggingface-cli download"),
@@ -135,7 +137,7 @@ def test_smollm2_sft_smoke(smoke_trajectories: Path, tmp_path: Path) -> None:
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
     recipe = SFTRecipe(trajectories=(str(smoke_trajectories),), suite="smoke", model="smollm2", epochs=1,
-                       grad_accum=1, max_trajectories=2, budgets=(1,), device="cpu", max_length=2048, threads=1)
+                       grad_accum=1, max_trajectories=2, budgets=(1,), device="cpu", max_length=4096, threads=1)
     out = train_sft(recipe, tmp_path / "sft", progress=False)
     stats = json.loads((out / RECIPE).read_text())["stats"]
     assert stats["steps"] == 2 and stats["loss_first"] > 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gymnasium_llmconfig.lab.leaderboard.runner import parse_budgets
+from gymnasium_llmconfig.budget import parse_budgets
 from gymnasium_llmconfig.lab.train.sft import RECIPE, SFTRecipe, train_sft
 
 console = Console()

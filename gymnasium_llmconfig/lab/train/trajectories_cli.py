@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from gymnasium_llmconfig.budget import parse_budgets
 from gymnasium_llmconfig.curation import resolve_suite
 from gymnasium_llmconfig.errors import InvalidArgument
-from gymnasium_llmconfig.lab.leaderboard.runner import parse_budgets
 from gymnasium_llmconfig.lab.train import trajectories as traj
 
 console = Console()
