@@ -21,6 +21,19 @@ def require_data(relative: str) -> Path:
     return path
 
 
+def require_smollm2() -> Path:
+    """The packaged SmolLM2-135M-Instruct GGUF, or a skip naming what is missing (transformers, gguf, the wheel)."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gguf")
+    from agents.llm import BackendUnavailable
+    from agents.llm.models import default_gguf_path
+
+    try:
+        return default_gguf_path()
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The HW-GPT-Bench folder of the mirror (weights and reference CSVs)."""

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, require_data
+from conftest import REPO, require_data, require_smollm2
 
 MICRO_ENV = "LLMConfig-Micro-S-D250K-v0"
 
@@ -85,29 +85,13 @@ def test_stress_suites_quick(tmp_path: Path) -> None:
 
 
 def test_llm_backends_quick() -> None:
-    pytest.importorskip("transformers")
-    pytest.importorskip("gguf")
-    from agents.llm import BackendUnavailable
-    from agents.llm.hf import default_gguf_path
-
-    try:
-        default_gguf_path()
-    except BackendUnavailable as exc:
-        pytest.skip(str(exc))
+    require_smollm2()
     out = run_script("benchmarks/llm_backends.py", "--quick").stdout
     assert '"tokens_per_s"' in out and '"llama-cpp"' in out
 
 
 def test_rollout_speed_quick() -> None:
-    pytest.importorskip("transformers")
-    pytest.importorskip("gguf")
-    from agents.llm import BackendUnavailable
-    from agents.llm.hf import default_gguf_path
-
-    try:
-        default_gguf_path()
-    except BackendUnavailable as exc:
-        pytest.skip(str(exc))
+    require_smollm2()
     out = run_script("benchmarks/rollout_speed.py", "--quick").stdout
     assert '"tokens_per_s"' in out and '"speedup"' in out and '"step_s"' in out
 

@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
+from conftest import require_smollm2
 from tiny_lm import tiny_lm, tiny_tokenizer
 
 from agents.llm.chat_format import TurnFormat, first_messages, first_prompt_ids, prompt_ids, render
@@ -69,15 +70,9 @@ def test_a_tokenizer_without_chat_template_is_refused_with_the_fix() -> None:
 
 @pytest.mark.slow
 def test_smollm2_incremental_ids_equal_the_whole_rendering() -> None:
-    pytest.importorskip("gguf")
+    path = require_smollm2()
     from transformers import AutoTokenizer
 
-    from agents.llm.hf import default_gguf_path
-
-    try:
-        path = default_gguf_path()
-    except BackendUnavailable as exc:
-        pytest.skip(str(exc))
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
     for emit in (True, False):
         ids, _, messages = _incremental(tokenizer, emit)

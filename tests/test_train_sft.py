@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 pytest.importorskip("torch")
 pytest.importorskip("trl")
 
+from conftest import require_smollm2
 from tiny_lm import save_tiny_lm, tiny_tokenizer
 
 import gymnasium_llmconfig  # noqa: F401  (registers the envs)
@@ -128,14 +129,7 @@ def test_cli_refuses_bad_input(smoke_trajectories: Path, tmp_path: Path) -> None
 @pytest.mark.slow
 def test_smollm2_sft_smoke(smoke_trajectories: Path, tmp_path: Path) -> None:
     """Two SFT steps of the packaged SmolLM2-135M-Instruct on two real teacher trajectories."""
-    pytest.importorskip("gguf")
-    from agents.llm import BackendUnavailable
-    from agents.llm.models import default_gguf_path
-
-    try:
-        default_gguf_path()
-    except BackendUnavailable as exc:
-        pytest.skip(str(exc))
+    require_smollm2()
     recipe = SFTRecipe(trajectories=(str(smoke_trajectories),), suite="smoke", model="smollm2", epochs=1,
                        grad_accum=1, max_trajectories=2, budgets=(1,), device="cpu", max_length=4096, threads=1)
     out = train_sft(recipe, tmp_path / "sft", progress=False)

@@ -44,6 +44,17 @@ RunFn = Callable[[Any, Any, str, int], dict[str, Any]]
 FailureFn = Callable[[Any, str, str], dict[str, Any]]
 
 
+def read_spec(path: str | os.PathLike[str]) -> Any:
+    """A collector spec file's YAML, or one clear error when the file is missing or is not YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise CollectError(f"spec file not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CollectError(f"{path} is not valid YAML: {exc}") from None
+
+
 def check_keys(where: str, got: Any, allowed: Iterable[str], required: Iterable[str] = ()) -> None:
     """One clear message for a spec section that is no mapping, has an unknown key or misses one."""
     allowed = set(allowed)

@@ -28,8 +28,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gymnasium_llmconfig.errors import CollectError
 from gymnasium_llmconfig.lab.collect.corpus import Corpus, CorpusParams, make_corpus
 from gymnasium_llmconfig.lab.collect.model import non_embedding_params
@@ -42,6 +40,7 @@ from gymnasium_llmconfig.lab.collect.runner import (
     check_keys,
     collect_runs,
     positive_list,
+    read_spec,
     write_csv,
     write_yaml,
 )
@@ -227,14 +226,7 @@ def parse_spec(raw: Any) -> Spec:
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read and validate a spec YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CollectError(f"spec file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CollectError(f"{path} is not valid YAML: {exc}") from None
-    return parse_spec(raw)
+    return parse_spec(read_spec(path))
 
 
 # --------------------------------------------------------------------------- table and registry

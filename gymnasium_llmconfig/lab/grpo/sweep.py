@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from gymnasium_llmconfig.errors import CollectError
 from gymnasium_llmconfig.lab.collect.runner import (
@@ -37,6 +36,7 @@ from gymnasium_llmconfig.lab.collect.runner import (
     check_keys,
     collect_runs,
     positive_list,
+    read_spec,
     write_csv,
     write_yaml,
 )
@@ -240,14 +240,7 @@ def parse_spec(raw: Any) -> GRPOSpec:
 
 def load_spec(path: str | os.PathLike[str]) -> GRPOSpec:
     """Read and validate a GRPO spec YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CollectError(f"spec file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CollectError(f"{path} is not valid YAML: {exc}") from None
-    return parse_spec(raw)
+    return parse_spec(read_spec(path))
 
 
 # --------------------------------------------------------------------------- table and registry

@@ -47,6 +47,8 @@ BACKENDS = ("local", "openrlhf")
 
 def _backend(backend: str, model: str, cluster_only: dict[str, bool]) -> str:
     """The backend, refusing options of the other one and a model the cluster cannot load, before any work."""
+    from agents.llm.models import DEFAULT_NAMES
+
     backend = backend.strip().lower()
     if backend not in BACKENDS:
         raise InvalidArgument(f"--backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
@@ -55,7 +57,7 @@ def _backend(backend: str, model: str, cluster_only: dict[str, bool]) -> str:
         if given:
             raise InvalidArgument(f"{', '.join(given)} only apply to --backend openrlhf (a Ray GPU cluster); drop "
                                   "them, or add --backend openrlhf")
-    elif model.strip().lower() in ("smollm2", "default", ""):
+    elif model.strip().lower() in DEFAULT_NAMES:
         raise InvalidArgument("--backend openrlhf loads the policy with Hugging Face on the cluster: pass --model as "
                               "a hub id or a directory the cluster can read (e.g. Qwen/Qwen3-4B); the packaged "
                               "smollm2 is a GGUF file inside a Python package")
