@@ -23,6 +23,7 @@ from gymnasium_llmconfig.extras import install_hint
 from gymnasium_llmconfig.lab.cli_errors import ReportingGroup, fail
 from gymnasium_llmconfig.lab.collect.cli import collect_app
 from gymnasium_llmconfig.lab.train.cli import train_app
+from gymnasium_llmconfig.lab.zero.cli import zero_app
 from gymnasium_llmconfig.registry import load_problem, load_registry
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ data_app = typer.Typer(help="Find, verify and download the raw data files.", no_
 app.add_typer(data_app, name="data")
 app.add_typer(collect_app, name="collect", help="Run real training sweeps and write tables the registry serves.")
 app.add_typer(train_app, name="train", help="Train LLM agents on a suite's training envs (trajectories, sft, grpo).")
+app.add_typer(zero_app, name="zero", help="LLMZero: search multi-stage GRPO schedules over live training runs.")
 console = Console()
 
 
