@@ -11,6 +11,7 @@ from zero_trees import small_tree, write_tree
 
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.zero import analysis
+from gymnasium_llmconfig.lab.zero.space import CAPACITY, REGULARIZATION
 
 T_975_DF2 = 4.302652729911275  # Student t quantile 0.975 with 2 degrees of freedom (any t table)
 
@@ -77,8 +78,8 @@ def test_path_stats_on_the_best_path():
     stats = analysis.path_stats(analysis.best_path(small_tree()))
     # lr 1e-3 -> 2e-3 -> 1e-3 reverses once; kl 0.01 -> 0.02 -> 0.02 and rollouts 4 -> 4 -> 8 do not
     assert stats.reversals["lr"] == 1 and stats.reversals["kl_coef"] == 0 and stats.reversals["rollouts"] == 0
-    assert stats.group_reversals(analysis.REGULARIZATION) == 1
-    assert stats.group_reversals(analysis.CAPACITY) == 0
+    assert stats.group_reversals(REGULARIZATION) == 1
+    assert stats.group_reversals(CAPACITY) == 0
     assert stats.changes_per_transition == [2, 2] and stats.mean_changes == 2
     assert (stats.improving, stats.transitions, stats.improving_share) == (2, 2, 1.0)
     single = analysis.path_stats(small_tree()[:1])

@@ -50,3 +50,32 @@ def write_tree(out: Path, nodes: list[NodeRecord], traces: bool = True) -> Path:
                 for k, (s, v) in enumerate(n.validations)]
         trace.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return out
+
+
+class FakeRunner:
+    """A :class:`PhaseRunner` that trains nothing: the score is a smooth function of the config (best at LR
+    2.5e-4), each step costs 1 CPU s and 10 tokens, validation every 2 steps; it records every call."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.calls: list[tuple[str, Any]] = []
+        self.released: list[str] = []
+
+    def run(self, node_id, spec, stopper, best):
+        import math
+
+        from gymnasium_llmconfig.lab.zero.types import PhaseResult
+
+        self.calls.append((node_id, spec))
+        peak = 1 - abs(math.log10(spec.config.lr / 2.5e-4)) / 2
+        vals = [(spec.resume_step + k, round(peak * k / spec.steps, 6)) for k in range(2, spec.steps + 1, 2)]
+        trace = self.out_dir / "nodes" / node_id / "trace.jsonl"
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        trace.write_text("".join(json.dumps({"step": s, "val": v, "test": v / 2}) + "\n" for s, v in vals))
+        best_step, score = max(vals, key=lambda v: v[1])
+        return PhaseResult(status="completed", score=score, best_step=best_step, test_score=score / 2,
+                           validations=vals, trace=[], checkpoints=[spec.resume_step + spec.steps],
+                           tokens=10 * spec.steps, cpu_seconds=float(spec.steps), wall_seconds=float(spec.steps))
+
+    def release(self, node_id, keep_steps):
+        self.released.append(node_id)

@@ -22,10 +22,6 @@ from typing import Any
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.zero.types import NodeRecord
 
-#: §4.3.2: parameters that grow or shrink what one step can learn from, and those that regularize it.
-#: (Same split as ``space.CAPACITY`` / ``space.REGULARIZATION``; kept here so analysis reads any tree.)
-CAPACITY = ("max_response_length", "rollouts")
-REGULARIZATION = ("lr", "kl_coef", "temperature", "clip_low", "clip_high")
 #: Baseline every paired difference is taken against (§4.2 compares each method with grid search).
 REFERENCE = "grid"
 

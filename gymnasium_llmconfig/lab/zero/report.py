@@ -16,6 +16,7 @@ from typing import Any
 from gymnasium_llmconfig.lab.zero import analysis
 from gymnasium_llmconfig.lab.zero.doc import Doc
 from gymnasium_llmconfig.lab.zero.plots import schedule_png, tree_png
+from gymnasium_llmconfig.lab.zero.space import CAPACITY, REGULARIZATION
 from gymnasium_llmconfig.lab.zero.types import NodeRecord
 from gymnasium_llmconfig.storage import read_jsonl
 
@@ -91,13 +92,13 @@ def write_run_report(search_dir: Path) -> tuple[Path, Path]:
         doc.table(["phase", "node", "resume", "steps", "val", "test", *keys], rows)
         doc.note("*: changed at this transition.")
         doc.table(["parameter", "class", "direction reversals"],
-                  [[k, "capacity" if k in analysis.CAPACITY else "regularization" if k in analysis.REGULARIZATION
+                  [[k, "capacity" if k in CAPACITY else "regularization" if k in REGULARIZATION
                     else "other", str(stats.reversals[k])] for k in keys])
         doc.note(f"{stats.transitions} transitions; parameters changed per transition: "
                  f"{stats.changes_per_transition or '-'} (mean {fmt(stats.mean_changes)}); transitions that improved "
                  f"validation: {stats.improving} ({pct(stats.improving_share)}). Reversals: capacity "
-                 f"{stats.group_reversals(analysis.CAPACITY)}, regularization "
-                 f"{stats.group_reversals(analysis.REGULARIZATION)} (paper 003 §4.3.2).")
+                 f"{stats.group_reversals(CAPACITY)}, regularization "
+                 f"{stats.group_reversals(REGULARIZATION)} (paper 003 §4.3.2).")
         phases = _phases(search_dir, path)
         moving = [k for k in keys if len({str(p["config"][k]) for p in phases}) > 1]
         doc.figure("schedule.png", schedule_png(phases, moving),
