@@ -15,7 +15,7 @@ import json
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.zero import space
@@ -100,11 +100,11 @@ def run_static(method: str, out_dir: Path, runner: PhaseRunner, settings: Search
     return nodes
 
 
-def describe(method: str) -> dict[str, Any]:
+def describe(method: str) -> dict[str, str]:
     """What a method is, for the comparison's summary and report."""
     if method in STATIC:
-        return {"kind": "static", "what": {"grid": "App. E.1 LR x batch size grid, fixed order",
+        return {"kind": "static", "what": {"grid": "App. E.1 LR x batch-size grid, fixed order",
                                            "random": "App. B.2-shaped random configs, seeded",
                                            "practitioner": "one run of the practitioner default"}[method]}
-    what = "full search" if method == "llmzero" else f"search with {next(iter(ABLATIONS[method]))} off"
+    what = "LLMZero" if method == "llmzero" else f"LLMZero with {next(iter(ABLATIONS[method]))} off"
     return {"kind": "search", "what": what}

@@ -15,7 +15,7 @@ from typing import Any
 
 from gymnasium_llmconfig.lab.zero import analysis
 from gymnasium_llmconfig.lab.zero.doc import Doc
-from gymnasium_llmconfig.lab.zero.plots import schedule_png, tree_png
+from gymnasium_llmconfig.lab.zero.plots import bands_png, schedule_png, tree_png
 from gymnasium_llmconfig.lab.zero.space import CAPACITY, REGULARIZATION
 from gymnasium_llmconfig.lab.zero.types import NodeRecord
 from gymnasium_llmconfig.storage import read_jsonl
@@ -116,3 +116,56 @@ def write_run_report(search_dir: Path) -> tuple[Path, Path]:
                 fmt(n.test_score), f"{analysis.steps_run(n)}/{n.steps}", fmt(n.cpu_seconds), _changes(n) or "-",
                 (n.failure or n.stop_reason or "")[:120]] for n in nodes])
     return doc.write(search_dir)
+
+
+def interval(cell: dict[str, Any] | None, percent: bool = False) -> str:
+    """``mean [low, high]`` from an interval's dict; the mean alone for one seed, ``-`` for none."""
+    if not cell or cell.get("mean") is None:
+        return "-"
+    show = (lambda v: f"{100 * v:.0f}%") if percent else fmt
+    if cell.get("low") is None:
+        return show(cell["mean"])
+    return f"{show(cell['mean'])} [{show(cell['low'])}, {show(cell['high'])}]"
+
+
+def write_compare_report(out: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
+    """``OUT/report.md`` (+ PNGs) and ``OUT/report.html`` from :func:`compare.summarize`'s summary."""
+    methods, table = summary["methods"], summary["table"]
+    vs = {m: d for m, d in summary.get("vs_grid", {}).items() if m != summary["reference"]}
+    doc = Doc("LLMZero vs static baselines and ablations")
+    doc.note(f"{len(methods)} methods x {len(summary['seeds'])} seeds, {summary['iterations']} iterations each. "
+             f"Cells: mean [95% Student-t interval over seeds]; Δ: difference to {summary['reference']} search, "
+             "paired by seed, with its own interval. Test scores are read at the best-validation node "
+             "(paper 003 §4.2), never selected on. Equal compute: every method's best-so-far read at the "
+             "smallest total CPU-seconds among the methods with an iteration budget, per seed "
+             f"({', '.join(f'seed {s}: {fmt(b)} s' for s, b in summary['equal_compute_budget'].items())}).")
+    doc.table(["method", "what"], [[m, summary["methods_info"][m]["what"]] for m in methods])
+    doc.heading("At equal iterations and at equal compute")
+    doc.table(["method", "seeds", "best val", "test at best val", "Δ test", "val (eq. compute)",
+               "test (eq. compute)", "Δ test (eq. compute)", "CPU s", "tokens"],
+              [[m, str(table[m]["best_val"]["n"]), interval(table[m]["best_val"]), interval(table[m]["test_at_best"]),
+                interval(vs.get(m, {}).get("test_at_best")), interval(table[m]["eq_compute_val"]),
+                interval(table[m]["eq_compute_test"]), interval(vs.get(m, {}).get("eq_compute_test")),
+                interval(table[m]["cpu_seconds"]), interval(table[m]["tokens"])] for m in methods])
+    doc.heading("Search behaviour (paper 003 §4.2, §4.3.2)")
+    doc.table(["method", "nodes", "early-stopped", "CPU saved by stopping", "capacity reversals",
+               "regularization reversals", "params changed / transition", "improving transitions"],
+              [[m, interval(table[m]["nodes"]), interval(table[m]["early_stop_rate"], True),
+                interval(table[m]["saved_cpu_share"], True), interval(table[m]["capacity_reversals"]),
+                interval(table[m]["regularization_reversals"]), interval(table[m]["changes_per_transition"]),
+                interval(table[m]["improving_share"], True)] for m in methods])
+    doc.note("Reversals, changes and improving transitions are counted along each run's best path (scratch "
+             "phase to best-validation node); static runs have one-phase paths, so none.")
+    doc.heading("Best so far")
+    curves = summary["curves"]
+    for axis, xlabel in (("iteration", "iteration"), ("cpu_seconds", "cumulative CPU-seconds")):
+        for key, label in (("best_val", "best validation so far"), ("test_at_best", "test at best validation")):
+            name = f"{key}_vs_{axis}.png"
+            png = bands_png({m: curves[axis][m][key] for m in methods}, title=f"{label} vs {xlabel}",
+                            xlabel=xlabel, ylabel=label)
+            doc.figure(name, png, f"{label} vs {xlabel} (mean over seeds, 95% t band)")
+    doc.heading("Per run")
+    doc.table(["method", "seed", "nodes", "best val", "test at best val", "CPU s", "best path"],
+              [[m, s, str(r["nodes"]), fmt(r["best_val"]), fmt(r["test_at_best"]), fmt(r["cpu_seconds"]),
+                " → ".join(r["path"])] for m in methods for s, r in summary["runs"][m].items()])
+    return doc.write(Path(out))
