@@ -183,6 +183,15 @@ class NodeRecord:
     ``parent`` is ``None`` for a from-scratch phase. ``trace`` is the node's per-step metric file,
     relative to the search directory (``nodes/<id>/trace.jsonl``). ``iteration`` is the search
     iteration that created it (0 for the root); ``proposer`` is the proposal's ``source``.
+
+    The search tree's own structure (§3.2, App. D) is kept apart from ``parent`` (whose checkpoint
+    the phase resumed from): ``anchor`` is the node selection reaches it through (a scratch phase
+    hangs under the best node it was injected at, a re-parented fix under its chain's oldest failed
+    node's anchor; ``None`` only for the root), ``origin`` the node whose expansion created it
+    (branching limits count these, and re-parenting never changes it). ``pruned`` marks a debug
+    chain cut off after a fix (kept for the record, out of selection and statistics);
+    ``terminal`` is the last computed terminality (App. D, §3.2); ``resume_requested`` is the
+    proposer's checkpoint step when it was not one of the parent's and got snapped to the nearest.
     """
 
     id: str
@@ -208,6 +217,11 @@ class NodeRecord:
     changes: dict[str, list[Any]] = field(default_factory=dict)
     clamped: list[str] = field(default_factory=list)
     proposer: str = ""
+    anchor: str | None = None
+    origin: str | None = None
+    pruned: bool = False
+    terminal: bool = False
+    resume_requested: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
