@@ -1,0 +1,236 @@
+"""Algorithm 1 (paper 003 App. D.1) over a fake deterministic runner and proposer: limits, debug, injection,
+ablations, checkpoint release, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gymnasium_llmconfig.errors import InvalidArgument
+from gymnasium_llmconfig.lab.zero.search import SearchSettings, run_search
+from gymnasium_llmconfig.lab.zero.tree import Tree
+from gymnasium_llmconfig.lab.zero.types import (
+    PhaseConfig,
+    PhaseProgress,
+    PhaseResult,
+    PhaseSpec,
+    Proposal,
+    ProposalContext,
+    StopDecision,
+)
+
+ROOT = PhaseConfig(lr=1e-4, kl_coef=1e-3, temperature=1.0, clip_low=0.2, clip_high=0.28,
+                   max_response_length=8, rollouts=4, batch_size=4, grad_clip=1.0, norm_adv=True)
+
+
+class Killed(Exception):
+    """Stands in for a kill in the middle of a phase."""
+
+
+class FakeRunner:
+    """Validation score grows with the global step at a rate peaking at lr = 1e-3; > 8 rollouts fail (memory).
+
+    Validates and checkpoints every 2 steps; asks the stopper at each validation.
+    """
+
+    def __init__(self, out_dir: Path, kill_at: str | None = None) -> None:
+        self.out_dir, self.kill_at = out_dir, kill_at
+        self.calls: list[tuple[str, PhaseSpec, bool, float | None]] = []
+        self.released: dict[str, set[int]] = {}
+
+    def run(self, node_id: str, spec: PhaseSpec, stopper: Any, best: PhaseResult | None) -> PhaseResult:
+        self.calls.append((node_id, spec, stopper is not None, best.score if best else None))
+        if node_id == self.kill_at:
+            (self.out_dir / "nodes" / node_id).mkdir(parents=True)
+            (self.out_dir / "nodes" / node_id / "trace.jsonl").write_text('{"step": 1, "partial": true}\n')
+            (self.out_dir / "checkpoints" / node_id).mkdir(parents=True)
+            raise Killed(node_id)
+        cfg = spec.config
+        if cfg.rollouts > 8:
+            return PhaseResult("failed", None, None, None, [], [{"step": spec.resume_step}], [], 10, 0.0, 0.0,
+                               failure=f"memory: {cfg.rollouts} rollouts over the budget")
+        rate = 0.02 / (1 + abs(math.log10(cfg.lr) + 3))
+        trace, vals, status, reason = [], [], "completed", ""
+        for k in range(1, spec.steps + 1):
+            step = spec.resume_step + k
+            trace.append({"step": step, "reward_mean": round(rate * step, 6)})
+            if k % 2 == 0:
+                vals.append((step, round(min(0.9, 0.1 + rate * step), 6)))
+                if stopper is not None:
+                    decision = stopper.decide(PhaseProgress(spec, trace, vals), best)
+                    if decision.stop:
+                        status, reason = "early-stopped", decision.reason
+                        break
+        score, best_step = max((v, s) for s, v in vals) if vals else (None, None)
+        return PhaseResult(status, score, best_step, score, vals, trace, [s for s, _ in vals], 100 * len(trace),
+                           0.0, 0.0, stop_reason=reason)
+
+    def release(self, node_id: str, keep_steps: set[int]) -> None:
+        self.released[node_id] = set(keep_steps)
+        if (self.out_dir / "checkpoints" / node_id).exists() and not keep_steps:
+            (self.out_dir / "checkpoints" / node_id).rmdir()
+
+
+class FakeProposer:
+    """Doubles or halves lr (seeded), picks rollouts from ``rollouts``, resumes at the last checkpoint + offset."""
+
+    name = "fake"
+
+    def __init__(self, rollouts: tuple[int, ...] = (4,), offset: int = 0) -> None:
+        self.rollouts, self.offset = rollouts, offset
+        self.contexts: list[ProposalContext] = []
+
+    def propose(self, ctx: ProposalContext) -> Proposal:
+        self.contexts.append(ctx)
+        rng = random.Random(ctx.seed)
+        cfg = ctx.parent_config
+        if ctx.mode == "debug":
+            new = replace(cfg, rollouts=cfg.rollouts // 2)
+        else:
+            new = replace(cfg, lr=cfg.lr * rng.choice([0.5, 2.0]), rollouts=rng.choice(self.rollouts))
+        resume = max(ctx.checkpoints) + self.offset if ctx.checkpoints else None
+        return Proposal(new, resume, ctx.default_steps, f"{ctx.mode} proposal", source="fake")
+
+
+class BehindStopper:
+    """Stops a phase at its second validation when it is still behind the best phase."""
+
+    name = "behind"
+
+    def __init__(self) -> None:
+        self.bests: list[float | None] = []
+
+    def decide(self, running: PhaseProgress, best: PhaseResult | None) -> StopDecision:
+        self.bests.append(best.score if best else None)
+        behind = best is not None and len(running.validations) >= 2 and running.best_validation < best.score
+        return StopDecision(behind, "behind the best phase" if behind else "")
+
+
+def search(tmp: Path, iterations: int = 16, proposer: FakeProposer | None = None, stopper: Any = None,
+           root: PhaseConfig = ROOT, runner: FakeRunner | None = None, **settings: Any) -> tuple[Tree, FakeRunner]:
+    runner = runner or FakeRunner(tmp)
+    tree = run_search(tmp, runner, proposer or FakeProposer(), stopper,
+                      SearchSettings(iterations=iterations, default_steps=4, **settings), root_config=root)
+    return tree, runner
+
+
+def test_scratch_injection_happens_when_the_ratio_drops_below_rho_min(tmp_path: Path) -> None:
+    proposer = FakeProposer()
+    tree, _ = search(tmp_path, proposer=proposer)
+    kinds = [n.kind for n in tree.nodes.values()]
+    # root + 6 evolve (1/6 < 0.2) -> scratch; 5 more evolve (2/11 < 0.2) -> scratch; 2 evolve = 16 phases
+    assert kinds == ["root"] + ["evolve"] * 6 + ["scratch"] + ["evolve"] * 5 + ["scratch"] + ["evolve"] * 2
+    for node_id in ("n7", "n13"):
+        node = tree.nodes[node_id]
+        ctx = proposer.contexts[node.iteration - 1]
+        assert ctx.mode == "scratch" and ctx.checkpoints == []  # checkpoints withheld (§3.3)
+        assert node.parent is None and node.resume_step == 0
+        # injected under the best node of the tree as it was then
+        before = Tree(tree.settings, [n for n in tree.nodes.values() if n.iteration < node.iteration])
+        assert node.anchor == before.best_node().id  # type: ignore[union-attr]
+    assert json.loads((tmp_path / "tree.json").read_text())["nodes"][7]["parent"] is None
+
+
+def test_limits_hold_and_failures_get_debug_children(tmp_path: Path) -> None:
+    failing_root = replace(ROOT, rollouts=16)  # the root fails: the first move must be a fix
+    proposer = FakeProposer(rollouts=(4, 16))
+    tree, runner = search(tmp_path, iterations=24, proposer=proposer, root=failing_root)
+    nodes = list(tree.nodes.values())
+    assert nodes[0].status == "failed" and nodes[1].kind == "debug" and nodes[1].parent is None
+    assert proposer.contexts[0].mode == "debug" and proposer.contexts[0].parent_result.failure.startswith("memory")
+    assert any(n.kind == "debug" and n.origin != "n0" for n in nodes)
+    for node in nodes:
+        assert tree.expansions(node.id, "evolve") <= 2 and tree.expansions(node.id, "debug") <= 3
+        assert tree.debug_depth(node.id) <= 5
+        if node.origin is not None and node.kind != "scratch":
+            assert (tree.nodes[node.origin].status == "failed") == (node.kind == "debug")
+        if node.kind == "debug" and node.parent is not None:  # resumes where its chain's first failure did
+            assert node.parent == tree.chain_start(node.origin).parent  # type: ignore[arg-type]
+        if node.parent is not None:
+            assert node.resume_step in tree.nodes[node.parent].checkpoints
+    assert len(runner.calls) == 24
+
+
+def test_stopper_sees_the_best_finished_phase_and_the_early_stop_ablation(tmp_path: Path) -> None:
+    stopper = BehindStopper()
+    tree, runner = search(tmp_path / "a", iterations=10, stopper=stopper)
+    statuses = [n.status for n in tree.nodes.values()]
+    assert "early-stopped" in statuses
+    for node_id, _, watched, best_score in runner.calls:
+        earlier = [n.score for n in tree.nodes.values() if n.iteration < int(node_id[1:]) and n.score is not None]
+        assert watched and best_score == (max(earlier) if earlier else None)
+    off, runner_off = search(tmp_path / "b", iterations=10, stopper=BehindStopper(), early_stop=False)
+    assert not any(watched for _, _, watched, _ in runner_off.calls)
+    assert all(n.status == "completed" for n in off.nodes.values())
+
+
+def test_without_multi_stage_every_phase_starts_from_scratch(tmp_path: Path) -> None:
+    proposer = FakeProposer()
+    tree, _ = search(tmp_path, iterations=8, proposer=proposer, multi_stage=False)
+    assert all(n.parent is None and n.resume_step == 0 for n in tree.nodes.values())
+    assert all(ctx.checkpoints == [] for ctx in proposer.contexts)
+    assert len({json.dumps(n.config, sort_keys=True) for n in tree.nodes.values()}) > 1  # configs still adapt
+
+
+def test_without_injection_no_scratch_phase(tmp_path: Path) -> None:
+    tree, _ = search(tmp_path, scratch_injection=False)
+    assert len(tree.nodes) == 16 and not any(n.kind == "scratch" for n in tree.nodes.values())
+
+
+def test_resume_step_is_snapped_to_a_saved_checkpoint_and_recorded(tmp_path: Path) -> None:
+    tree, _ = search(tmp_path, iterations=3, proposer=FakeProposer(offset=1))
+    n1 = tree.nodes["n1"]
+    # the root saved steps 2 and 4; the proposer asked for 5: snapped to 4, the request recorded
+    assert tree.nodes["n0"].checkpoints == [2, 4]
+    assert (n1.resume_step, n1.resume_requested) == (4, 5)
+
+
+def test_checkpoints_no_live_node_needs_are_released(tmp_path: Path) -> None:
+    tree, runner = search(tmp_path, iterations=10)
+    best = tree.best_node()
+    assert best is not None
+    for node in tree.nodes.values():
+        kept = runner.released.get(node.id, set(node.checkpoints))
+        if node.id == best.id:
+            assert best.best_step in kept
+        elif tree.exhausted(node.id):
+            assert kept == set(), node.id  # fully expanded, not the best: nothing to resume from
+        else:
+            assert kept == set(node.checkpoints)
+
+
+def test_a_killed_search_resumes_to_the_same_tree(tmp_path: Path) -> None:
+    stopper = BehindStopper
+    whole, _ = search(tmp_path / "whole", proposer=FakeProposer(rollouts=(4, 16)), stopper=stopper())
+    out = tmp_path / "killed"
+    with pytest.raises(Killed):
+        search(out, proposer=FakeProposer(rollouts=(4, 16)), stopper=stopper(), runner=FakeRunner(out, kill_at="n6"))
+    assert len(json.loads((out / "tree.json").read_text())["nodes"]) == 6  # valid, the 6 finished phases
+    assert (out / "nodes" / "n6" / "trace.jsonl").exists() and (out / "checkpoints" / "n6").exists()
+    resumed, runner = search(out, proposer=FakeProposer(rollouts=(4, 16)), stopper=stopper())
+    assert runner.calls[0][0] == "n6"  # only the unfinished phases run again
+    assert resumed.to_dict() == whole.to_dict()
+    assert "partial" not in (out / "nodes" / "n6" / "trace.jsonl").read_text()
+    assert not (out / "checkpoints" / "n6").exists()
+
+
+def test_other_settings_against_an_existing_tree_are_refused_more_iterations_extend_it(tmp_path: Path) -> None:
+    search(tmp_path / "a", iterations=4)
+    with pytest.raises(InvalidArgument, match=r"seed=0, not seed=1"):
+        search(tmp_path / "a", iterations=4, seed=1)
+    extended, _ = search(tmp_path / "a", iterations=7)
+    direct, _ = search(tmp_path / "b", iterations=7)
+    assert extended.to_dict() == direct.to_dict()
+
+
+def test_trace_files_are_written_for_every_node(tmp_path: Path) -> None:
+    tree, _ = search(tmp_path, iterations=3)
+    for node in tree.nodes.values():
+        rows = [json.loads(line) for line in (tmp_path / node.trace).read_text().splitlines()]
+        assert rows and rows[-1]["step"] == node.resume_step + node.steps
