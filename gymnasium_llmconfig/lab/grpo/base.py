@@ -31,7 +31,7 @@ def build_base(spec: BaseSpec, cache_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         family = parse_family(spec.family)
         cfg = TinyPolicyConfig(spec.n_layer, spec.d_model, spec.n_head, family.max_prompt_len,
-                               family.max_answer_len + 1)
+                               spec.max_new_tokens or family.max_answer_len + 1)
         policy = TinyPolicy(cfg, seed=spec.sft_seed)
         pool = make_split(family, "train", spec.sft_pool, seed=SFT_POOL_SEED + spec.sft_seed)
         val = make_split(family, "val", spec.val_size)

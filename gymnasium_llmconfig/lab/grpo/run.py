@@ -47,10 +47,16 @@ class BaseSpec:
     sft_check_every: int
     val_size: int
     test_size: int
+    #: Tokens the policy may generate; 0: the family's longest answer plus EOS (the collector's bases).
+    #: LLMZero sets more, so a response-length cap has room above the answer (paper 003 §4.3.2).
+    max_new_tokens: int = 0
 
     @property
     def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True)
+        raw = asdict(self)
+        if not self.max_new_tokens:
+            del raw["max_new_tokens"]  # the collector's bases keep the keys (and caches) they had
+        blob = json.dumps(raw, sort_keys=True)
         return f"{self.family}-{self.model}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 

@@ -11,6 +11,12 @@ trainer loaded from step ``k`` sees the same batches and samples the same rollou
 saved it; only the optimizer's moments restart, as in any weights-only resume. A non-finite loss or
 gradient is an outcome: the step is not applied, :attr:`status` becomes ``"diverged"`` and training
 stops there.
+
+For LLMZero's phases (paper 003 §3.3-3.4) a config can also switch off the std division of eq. 1
+(``norm_adv``), clip the ratio asymmetrically (``clip_eps_high``, DAPO's clip-higher), cap the
+response length below the policy's maximum (``max_response_length``) and end the run at a given
+global step (``total_steps``: resume at ``k``, train ``n`` more, end at ``k + n``). Their defaults
+leave the trainer exactly as the GRPO collector runs it.
 """
 
 from __future__ import annotations
@@ -58,6 +64,17 @@ class GRPOConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
+    #: Divide advantages by the group's std (eq. 1); off: mean-centred only (paper 003 Table 12's
+    #: practitioner runs without it, verl's ``norm_adv_by_std_in_grpo``).
+    norm_adv: bool = True
+    #: Upper ratio bound ``1 + clip_eps_high`` (DAPO's clip-higher); ``None``: symmetric ``clip_eps``.
+    clip_eps_high: float | None = None
+    #: Response-length cap in tokens (EOS included), at most the policy's ``max_new_tokens``. ``None``:
+    #: the policy's maximum and rewards as verified. Set: a completion that reaches the cap without EOS
+    #: was cut off and earns 0, so a cap that cuts answers costs reward and shows as truncation.
+    max_response_length: int | None = None
+    #: The global step the run ends at, instead of ``epochs`` passes (a phase: resume at k, end at k + n).
+    total_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,8 +91,10 @@ class Rollout:
     truncated: torch.Tensor
 
 
-def generate(policy: Policy, prompts: list[str], temperature: float, generator: torch.Generator | None) -> Rollout:
-    """Sample (or, at ``temperature=0``, greedily decode) one completion per prompt, up to EOS.
+def generate(policy: Policy, prompts: list[str], temperature: float, generator: torch.Generator | None,
+             max_new_tokens: int | None = None) -> Rollout:
+    """Sample (or, at ``temperature=0``, greedily decode) one completion per prompt, up to EOS or
+    ``max_new_tokens`` (default and upper bound: the policy's own maximum).
 
     The mask is 1 on each generated token up to and including its EOS and 0 on the prompt and on
     the padding written after EOS, which is what eq. 2's ``M_i`` (the policy's own tokens) means here.
@@ -85,7 +104,8 @@ def generate(policy: Policy, prompts: list[str], temperature: float, generator: 
     done = torch.zeros(n, dtype=torch.bool, device=ids.device)
     mask_cols = []
     with torch.no_grad():
-        for _ in range(policy.max_new_tokens):
+        limit = policy.max_new_tokens if max_new_tokens is None else min(max_new_tokens, policy.max_new_tokens)
+        for _ in range(limit):
             logits = policy.logits(ids, attention)[:, -1].float()
             if temperature > 0:
                 probs = torch.softmax(logits / temperature, dim=-1).nan_to_num(0.0)
@@ -145,13 +165,16 @@ class GRPOTrainer:
 
     def __init__(self, policy: Policy, train: list[Problem], cfg: GRPOConfig,
                  reference: torch.nn.Module | None = None) -> None:
+        if cfg.max_response_length is not None and not 1 <= cfg.max_response_length <= policy.max_new_tokens:
+            raise ValueError(f"max_response_length={cfg.max_response_length} is outside 1..{policy.max_new_tokens} "
+                             "(the policy's maximum)")
         if cfg.batch_size > len(train):
             raise ValueError(f"batch_size={cfg.batch_size} is larger than the training set ({len(train)} prompts)")
         self.policy, self.train, self.cfg = policy, train, cfg
         self.reference = reference if reference is not None else copy.deepcopy(policy.model)
         self.reference.eval().requires_grad_(False)
         self.steps_per_epoch = len(train) // cfg.batch_size
-        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.total_steps = cfg.epochs * self.steps_per_epoch if cfg.total_steps is None else cfg.total_steps
         self.step_index = 0
         self.status = "ok"
         self._new_optimizer()
@@ -181,10 +204,12 @@ class GRPOTrainer:
         answers = [p.answer for p in problems for _ in range(cfg.group_size)]
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7919 * (self.step_index + 1))
         model.eval()
-        roll = generate(self.policy, prompts, cfg.temperature, gen)
+        roll = generate(self.policy, prompts, cfg.temperature, gen, cfg.max_response_length)
         model.train()
         rewards = torch.tensor([verify(c, a) for c, a in zip(roll.completions, answers, strict=True)])
-        adv = group_advantages(rewards, cfg.group_size).to(roll.ids.device)
+        if cfg.max_response_length is not None:
+            rewards = rewards * (~roll.truncated).to(rewards.dtype).cpu()
+        adv = group_advantages(rewards, cfg.group_size, normalize=cfg.norm_adv).to(roll.ids.device)
         mask = roll.mask[:, 1:]
         with torch.no_grad():
             old, _ = token_logprobs(self.policy, model, roll)
@@ -192,7 +217,8 @@ class GRPOTrainer:
         metrics: dict[str, float] = {}
         for _ in range(cfg.updates_per_batch):
             logp, entropy = token_logprobs(self.policy, model, roll)
-            out = grpo_loss(logp, old, adv, mask, ref_logprobs=ref, kl_coef=cfg.kl_coef, clip_eps=cfg.clip_eps)
+            out = grpo_loss(logp, old, adv, mask, ref_logprobs=ref, kl_coef=cfg.kl_coef, clip_eps=cfg.clip_eps,
+                            clip_eps_high=cfg.clip_eps_high)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
@@ -210,7 +236,7 @@ class GRPOTrainer:
             "step": self.step_index, "status": self.status,
             "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()),
             "response_length": float(lengths.mean()), "truncation_ratio": float(roll.truncated.float().mean()),
-            **metrics,
+            "tokens": int(lengths.sum()), **metrics,
         }
 
     def evaluate(self, problems: list[Problem]) -> float:

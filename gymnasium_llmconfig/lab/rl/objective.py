@@ -16,12 +16,15 @@ import torch
 ADVANTAGE_EPS = 1e-6
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADVANTAGE_EPS) -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADVANTAGE_EPS,
+                     normalize: bool = True) -> torch.Tensor:
     """Eq. 1: ``A_i = (r_i - mean(r)) / (std(r) + eps)`` within each group of ``group_size``.
 
     ``rewards`` is flat, groups consecutive (``[g0_0, g0_1, ..., g1_0, ...]``). The standard
     deviation is the sample one (Bessel-corrected), as in DeepSeekMath's GRPO and the trainers
-    built on it. Every token of trajectory ``i`` shares ``A_i``.
+    built on it. Every token of trajectory ``i`` shares ``A_i``. ``normalize=False`` keeps only the
+    mean-centring, ``A_i = r_i - mean(r)`` (Dr. GRPO; verl's ``norm_adv_by_std_in_grpo=False``, the
+    setting of paper 003's practitioner config, Table 12).
     """
     if group_size < 2:
         raise ValueError(f"GRPO needs at least 2 rollouts per group to normalize, got group_size={group_size}")
@@ -30,6 +33,8 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADVANT
                          f"got shape {tuple(rewards.shape)}")
     groups = rewards.double().view(-1, group_size)
     centred = groups - groups.mean(dim=1, keepdim=True)
+    if not normalize:
+        return centred.view(-1).to(rewards.dtype)
     return (centred / (groups.std(dim=1, keepdim=True) + eps)).view(-1).to(rewards.dtype)
 
 
