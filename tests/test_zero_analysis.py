@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from zero_trees import small_tree, write_tree
 
-from gymnasium_llmconfig.errors import InvalidArgument
+from gymnasium_llmconfig.errors import InvalidArgument, StoreError
 from gymnasium_llmconfig.lab.zero import analysis
 from gymnasium_llmconfig.lab.zero.space import CAPACITY, REGULARIZATION
 
@@ -110,5 +110,5 @@ def test_load_nodes_round_trip_and_bad_input(tmp_path):
     with pytest.raises(InvalidArgument, match="does not exist"):
         analysis.load_nodes(tmp_path / "missing")
     (tmp_path / "tree.json").write_text("{}")
-    with pytest.raises(InvalidArgument, match="not a search tree"):
+    with pytest.raises(StoreError, match="cannot read the search tree"):
         analysis.load_nodes(tmp_path)

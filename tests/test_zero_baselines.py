@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 
 import pytest
 from zero_trees import FakeRunner
 
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.zero import analysis, baselines, space
+from gymnasium_llmconfig.lab.zero.settings import SearchSettings
 
 
-@dataclass(frozen=True)
-class Settings:  # the two fields run_static reads, plus the switches the ablations turn off
-    iterations: int = 3
-    seed: int = 0
-    multi_stage: bool = True
-    early_stop: bool = True
-    scratch_injection: bool = True
-
-    def to_dict(self):
-        return asdict(self)
+def Settings(**kw) -> SearchSettings:
+    return SearchSettings(**{"iterations": 3, **kw})
 
 
 def test_methods_and_ablation_switches():
@@ -51,17 +43,17 @@ def test_static_configs():
 
 def test_run_static_writes_parentless_nodes_and_resumes(tmp_path):
     runner = FakeRunner(tmp_path)
-    nodes = baselines.run_static("grid", tmp_path, runner, Settings(iterations=2), steps=4)
+    nodes = list(baselines.run_static("grid", tmp_path, runner, Settings(iterations=2), steps=4).nodes.values())
     assert [n.id for n in nodes] == ["t0", "t1"] and runner.released == ["t0", "t1"]
     assert all(n.parent is None and n.kind == "scratch" and n.resume_step == 0 for n in nodes)
     assert [spec.steps for _, spec in runner.calls] == [4, 4]
     assert all(spec.parent is None for _, spec in runner.calls)
     assert [n.iteration for n in nodes] == [0, 1]
     saved = json.loads((tmp_path / "tree.json").read_text())
-    assert saved["method"] == "grid" and len(saved["nodes"]) == 2
+    assert saved["settings"]["iterations"] == 2 and len(saved["nodes"]) == 2 and saved["best"] == "t0"
     assert [n.id for n in analysis.load_nodes(tmp_path)] == ["t0", "t1"]
     # a rerun with a larger budget keeps the two trials and runs only the third
     more = FakeRunner(tmp_path)
-    nodes = baselines.run_static("grid", tmp_path, more, Settings(iterations=3), steps=4)
+    nodes = list(baselines.run_static("grid", tmp_path, more, Settings(iterations=3), steps=4).nodes.values())
     assert [c[0] for c in more.calls] == ["t2"] and len(nodes) == 3
     assert nodes[2].config == space.grid_configs()[2].to_dict()

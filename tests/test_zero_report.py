@@ -39,3 +39,10 @@ def test_tree_layout_centres_parents_over_children():
     # r's children are a (whose child is c) and b; the leaves c, b, d get x 0, 1, 2 in that order
     assert pos["c"] == (0, 3) and pos["a"] == (0, 2) and pos["b"] == (1, 2) and pos["d"] == (2, 1)
     assert pos["r"] == (0.5, 1) and pos[BASE] == (1.25, 0)
+
+
+def test_tree_layout_hangs_an_injected_scratch_phase_under_its_anchor():
+    nodes = small_tree()
+    nodes[4].anchor = "c"  # d: a fresh start injected at the best node (§3.3)
+    pos = tree_layout(nodes)
+    assert pos["d"] == (0, 4) and pos["c"] == (0, 3)

@@ -11,7 +11,6 @@ method's difference to grid search paired by seed.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from gymnasium_llmconfig.errors import InvalidArgument
+from gymnasium_llmconfig.lab.zero.search import TREE_FILE
+from gymnasium_llmconfig.lab.zero.settings import SearchSettings
+from gymnasium_llmconfig.lab.zero.tree import Tree, validated
 from gymnasium_llmconfig.lab.zero.types import NodeRecord
 
 #: Baseline every paired difference is taken against (§4.2 compares each method with grid search).
@@ -27,32 +29,26 @@ REFERENCE = "grid"
 
 
 def load_nodes(search_dir: Path) -> list[NodeRecord]:
-    """The nodes of ``search_dir/tree.json`` in the order they were run (by iteration; the file's order within one)."""
-    path = Path(search_dir) / "tree.json"
+    """The nodes of ``search_dir/tree.json`` (a search's or a static baseline's) in the order they ran."""
+    path = Path(search_dir) / TREE_FILE
     if not path.is_file():
         raise InvalidArgument(f"{path} does not exist: point at a directory written by 'llmconfig zero run' "
                               "or 'llmconfig zero compare'")
-    try:
-        raw = json.loads(path.read_text())
-        nodes = [NodeRecord.from_dict(node) for node in raw["nodes"]]
-    except (ValueError, KeyError, TypeError) as err:
-        raise InvalidArgument(f"{path} is not a search tree ({err}); rerun the search that wrote it") from err
-    return sorted(nodes, key=lambda n: n.iteration)
+    return list(Tree.load(path).nodes.values())
+
+
+def _tree(nodes: Sequence[NodeRecord]) -> Tree:
+    return Tree(SearchSettings(), list(nodes))
 
 
 def best_node(nodes: Sequence[NodeRecord]) -> NodeRecord | None:
-    """The node with the highest validation score; the earliest run among ties (§4.2: selection on validation)."""
-    scored = [n for n in nodes if n.score is not None]
-    return max(scored, key=lambda n: n.score) if scored else None  # max keeps the first of equal keys
+    """The incumbent (:meth:`Tree.best_node`: highest validation, oldest on ties; §4.2 selects on validation)."""
+    return _tree(nodes).best_node()
 
 
 def path_to(nodes: Sequence[NodeRecord], node_id: str) -> list[NodeRecord]:
-    """The chain from the from-scratch phase down to ``node_id``, following each node's (re-parented) ``parent``."""
-    by_id = {n.id: n for n in nodes}
-    chain = [by_id[node_id]]
-    while chain[-1].parent is not None:
-        chain.append(by_id[chain[-1].parent])
-    return chain[::-1]
+    """The chain from the from-scratch phase down to ``node_id`` (:meth:`Tree.path_to`, re-parenting respected)."""
+    return _tree(nodes).path_to(node_id)
 
 
 def best_path(nodes: Sequence[NodeRecord]) -> list[NodeRecord]:
@@ -78,13 +74,13 @@ class CurvePoint:
 def best_so_far(nodes: Sequence[NodeRecord]) -> list[CurvePoint]:
     """One point per node in run order: cumulative compute and the incumbent (a step function of either axis).
 
-    A failed node costs compute but holds no score; ties keep the earlier incumbent.
+    A failed or pruned node costs compute but is never the incumbent; ties keep the earlier incumbent.
     """
     points, tokens, cpu, best = [], 0, 0.0, None
     for node in nodes:
         tokens += node.tokens
         cpu += node.cpu_seconds
-        if node.score is not None and (best is None or node.score > best.score):
+        if validated(node) and not node.pruned and (best is None or node.score > best.score):
             best = node
         points.append(CurvePoint(node.iteration, tokens, cpu, best.score if best else None,
                                  best.test_score if best else None))

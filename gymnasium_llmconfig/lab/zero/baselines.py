@@ -11,19 +11,16 @@ maps their names to the switch.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.zero import space
+from gymnasium_llmconfig.lab.zero.search import TREE_FILE, trace_path
+from gymnasium_llmconfig.lab.zero.settings import SearchSettings
+from gymnasium_llmconfig.lab.zero.tree import Tree
 from gymnasium_llmconfig.lab.zero.types import NodeRecord, PhaseConfig, PhaseResult, PhaseRunner, PhaseSpec
-from gymnasium_llmconfig.storage import atomic_write
-
-if TYPE_CHECKING:
-    from gymnasium_llmconfig.lab.zero.settings import SearchSettings
 
 STATIC = ("grid", "random", "practitioner")
 #: §4.5's ablations: LLMZero with one mechanism off.
@@ -71,33 +68,25 @@ def record(node_id: str, iteration: int, spec: PhaseSpec, result: PhaseResult) -
         config=spec.config.to_dict(), steps=spec.steps, status=result.status, score=result.score,
         best_step=result.best_step, test_score=result.test_score,
         validations=[[s, v] for s, v in result.validations], checkpoints=[], tokens=result.tokens,
-        cpu_seconds=result.cpu_seconds, wall_seconds=result.wall_seconds, trace=f"nodes/{node_id}/trace.jsonl",
+        cpu_seconds=result.cpu_seconds, wall_seconds=result.wall_seconds, trace=trace_path(node_id),
         failure=result.failure, stop_reason=result.stop_reason, proposer="static",
     )
 
 
-def _save(path: Path, method: str, settings: SearchSettings, steps: int, nodes: list[NodeRecord]) -> None:
-    data = {"method": method, "settings": settings.to_dict(), "steps": steps, "nodes": [n.to_dict() for n in nodes]}
-    atomic_write(path, lambda handle: json.dump(data, handle, indent=1))
-
-
-def run_static(method: str, out_dir: Path, runner: PhaseRunner, settings: SearchSettings, *,
-               steps: int) -> list[NodeRecord]:
+def run_static(method: str, out_dir: Path, runner: PhaseRunner, settings: SearchSettings, *, steps: int) -> Tree:
     """Run ``method``'s trials of ``steps`` steps each (``LiveSettings.full_steps``) into ``out_dir/tree.json``,
-    rewritten after every trial; trials already there are kept, not rerun. Returns every node."""
+    saved after every trial; trials already there are kept, not rerun (a killed trial reruns from its start)."""
     configs = static_configs(method, settings.iterations, settings.seed)
-    path = Path(out_dir) / "tree.json"
-    nodes: list[NodeRecord] = []
-    if path.is_file():
-        nodes = [NodeRecord.from_dict(n) for n in json.loads(path.read_text())["nodes"]]
-    for i in range(len(nodes), len(configs)):
+    path = Path(out_dir) / TREE_FILE
+    tree = Tree.load(path) if path.is_file() else Tree(settings)
+    for i in range(len(tree.nodes), len(configs)):
         node_id = f"t{i}"
         spec = PhaseSpec(parent=None, resume_step=0, config=configs[i], steps=steps)
         result = runner.run(node_id, spec, None, None)  # App. B.2: every trial runs to completion
         runner.release(node_id, set())  # no phase ever resumes from a static trial
-        nodes.append(record(node_id, i, spec, result))
-        _save(path, method, settings, steps, nodes)
-    return nodes
+        tree.add(record(node_id, i, spec, result))
+        tree.save(path)
+    return tree
 
 
 def describe(method: str) -> dict[str, str]:

@@ -31,13 +31,19 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def holder(node: NodeRecord) -> str:
+    """Where a node hangs in the drawing: its search-tree anchor (§3.2: a scratch phase under the node it was
+    injected at, a re-parented fix beside its failed chain), else the phase it resumed from, else the base."""
+    return node.anchor or node.parent or BASE
+
+
 def tree_layout(nodes: Sequence[NodeRecord]) -> dict[str, tuple[float, int]]:
-    """(x, depth) per node id and for :data:`BASE`: leaves side by side in run order, each parent centred
-    over its children, depth counted in phases from the base policy."""
+    """(x, depth) per node id and for :data:`BASE`: leaves side by side in run order, each node centred
+    over its children, depth counted from the base policy."""
     children: dict[str, list[str]] = {BASE: []}
     for node in nodes:
         children.setdefault(node.id, [])
-        children.setdefault(node.parent or BASE, []).append(node.id)
+        children.setdefault(holder(node), []).append(node.id)
     pos: dict[str, tuple[float, int]] = {}
     next_leaf = [0.0]
 
@@ -55,7 +61,10 @@ def tree_layout(nodes: Sequence[NodeRecord]) -> dict[str, tuple[float, int]]:
 
 
 def tree_png(nodes: Sequence[NodeRecord], best_path: Sequence[str]) -> bytes:
-    """Nodes by depth, coloured by status, labelled with id and score; the best path's edges drawn bold."""
+    """Nodes by depth, coloured by status, labelled with id and score; the best path's edges drawn bold.
+
+    An edge is solid where the child resumed from the node above it and dashed where it did not (a fresh
+    start, or a fix hung beside its chain); pruned debug chains are drawn faint."""
     pos = tree_layout(nodes)
     width = max(6.0, 0.9 * (max((x for x, _ in pos.values()), default=0) + 2))
     depth = max((d for _, d in pos.values()), default=0)
@@ -64,27 +73,28 @@ def tree_png(nodes: Sequence[NodeRecord], best_path: Sequence[str]) -> bytes:
     ax = fig.add_subplot()
     on_path = set(pairwise([BASE, *best_path]))
     for node in nodes:
-        parent = node.parent or BASE
-        (x0, y0), (x1, y1) = pos[parent], pos[node.id]
-        bold = (parent, node.id) in on_path
+        above = holder(node)
+        (x0, y0), (x1, y1) = pos[above], pos[node.id]
+        bold = (node.parent or BASE, node.id) in on_path
+        resumed = node.parent == above or (node.parent is None and node.kind == "root")
         ax.plot([x0, x1], [-y0, -y1], color="#222" if bold else "#aaa", linewidth=2.5 if bold else 1, zorder=1,
-                linestyle="--" if node.parent is None and node.kind != "root" else "-")
+                linestyle="-" if resumed else "--", alpha=0.3 if node.pruned else 1)
     ax.scatter([pos[BASE][0]], [0], s=260, color="#ddd", edgecolor="#555", zorder=2)
     ax.annotate("base", (pos[BASE][0], 0), ha="center", va="center", fontsize=7)
     for node in nodes:
         x, y = pos[node.id]
         ax.scatter([x], [-y], s=420, color=STATUS_COLORS.get(node.status, "#999"), edgecolor="#222",
-                   linewidth=2 if node.id in best_path else 0.5, zorder=2)
+                   linewidth=2 if node.id in best_path else 0.5, zorder=2, alpha=0.3 if node.pruned else 1)
         score = "-" if node.score is None else f"{node.score:.3f}"
         ax.annotate(f"{node.id}\n{score}", (x, -y), ha="center", va="center", fontsize=6, zorder=3)
     for status, color in STATUS_COLORS.items():
         ax.scatter([], [], color=color, label=status)
     fig.legend(loc="outside right upper", fontsize=7, frameon=False)
     ax.set_yticks([-d for d in range(depth + 1)], [str(d) for d in range(depth + 1)])
-    ax.set_ylabel("depth (phases from the base policy)")
+    ax.set_ylabel("depth")
     ax.set_xticks([])
     ax.set_ylim(-depth - 0.6, 0.6)
-    ax.set_title("Search tree (label: node, best validation; dashed: from scratch)")
+    ax.set_title("Search tree (label: node, best validation; dashed: not resumed from the node above)")
     return _png(fig)
 
 
