@@ -71,7 +71,8 @@ class ScriptedBackend:
         self.replies = list(replies)
         self.chats: list[list[dict[str, Any]]] = []
 
-    def generate(self, messages, max_new_tokens, temperature, seed):  # noqa: ANN001, ANN201
+    def generate(self, messages: list[dict[str, Any]], max_new_tokens: int, temperature: float,
+                 seed: int | None) -> str:
         self.chats.append([dict(m) for m in messages])
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
