@@ -91,7 +91,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        raise InvalidArgument(f"--agent-arg {key}={value!r}: expected a {type(default).__name__}") from None
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[type(default)]
+        raise InvalidArgument(f"--agent-arg {key}={value!r}: expected {expected}") from None
     return value
 
 

@@ -1,0 +1,62 @@
+"""Proposers and stoppers by name (lab/zero/factory.py): kinds, agent args, clear errors."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from zero_fixtures import make_ctx
+
+from gymnasium_llmconfig.errors import BackendError, InvalidArgument
+from gymnasium_llmconfig.lab.leaderboard.runner import parse_agent_args
+from gymnasium_llmconfig.lab.zero.factory import PROPOSERS, STOPPERS, make_proposer, make_stopper
+from gymnasium_llmconfig.lab.zero.llm_stopper import LLMStopper
+from gymnasium_llmconfig.lab.zero.proposer import HeuristicProposer, LLMProposer
+
+DOWN = {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "max_retries": "0", "timeout": "2"}
+
+
+def test_kinds_and_unknown_kinds():
+    assert PROPOSERS == ("heuristic", "llm") and STOPPERS == ("extrapolation", "llm", "none")
+    assert isinstance(make_proposer("heuristic", {}), HeuristicProposer)
+    assert make_stopper("none", {}) is None
+    with pytest.raises(InvalidArgument, match="unknown proposer 'oracle'; choose one of heuristic, llm"):
+        make_proposer("oracle", {})
+    with pytest.raises(InvalidArgument, match="choose one of extrapolation, llm, none"):
+        make_stopper("patience", {})
+
+
+def test_unknown_or_badly_typed_args():
+    with pytest.raises(InvalidArgument, match=r"unknown --agent-arg key\(s\) colour; known keys: .*base_url"):
+        make_proposer("heuristic", {"colour": "red"})
+    with pytest.raises(InvalidArgument, match="retries='two': expected an integer"):
+        make_proposer("llm", {**DOWN, "retries": "two"})
+    with pytest.raises(InvalidArgument, match="backend='claude' is not a chat backend"):
+        make_proposer("llm", {"backend": "claude"})
+    with pytest.raises(InvalidArgument, match="images=true needs backend=openai"):
+        make_proposer("llm", {"images": "true"})
+
+
+def test_llm_kinds_take_typed_args_from_text_or_parsed_values():
+    proposer = make_proposer("llm", {**DOWN, "retries": "1", "temperature": "0.2", "images": "yes"})
+    assert isinstance(proposer, LLMProposer)
+    assert (proposer.retries, proposer.temperature, proposer.images) == (1, 0.2, True)
+    assert proposer.backend.model == "m" and proposer.backend.max_retries == 0
+    parsed = parse_agent_args(["backend=openai", "model=m", "min_steps=4", "base_url=http://127.0.0.1:9/v1"],
+                              ["llm"])["llm"]
+    stopper = make_stopper("llm", parsed)
+    assert isinstance(stopper, LLMStopper) and stopper.min_steps == 4
+
+
+def test_endpoint_down_is_a_clear_backend_error():
+    proposer = make_proposer("llm", DOWN)
+    with pytest.raises(BackendError, match=r"could not reach the chat endpoint http://127.0.0.1:9/v1"):
+        proposer.propose(make_ctx())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gymnasium_llmconfig.lab.zero.stopper") is None,
+                    reason="zeroengine's stopper.py not merged yet")
+def test_extrapolation_stopper_by_name():
+    from gymnasium_llmconfig.lab.zero.stopper import ExtrapolationStopper
+
+    assert isinstance(make_stopper("extrapolation", {"model": "ignored-by-it"}), ExtrapolationStopper)
