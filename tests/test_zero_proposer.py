@@ -131,6 +131,11 @@ def test_default_checkpoint_rule():
     assert default_checkpoint(ctx) == 10  # nearest to the best step 12
     ctx = make_ctx(make_result(make_trace(20), [], checkpoints=[5, 10]))
     assert default_checkpoint(ctx) == 10  # no validation: the latest
+    failed = make_result(make_trace(4, start=10), [(12, 0.9)], status="failed", failure="diverged")
+    assert default_checkpoint(make_ctx(failed, mode="debug", checkpoints=[5, 10, 15])) == 10  # where it started
+    unlogged = make_result([], [], status="failed", failure="memory: too big")
+    assert default_checkpoint(make_ctx(unlogged, mode="debug", checkpoints=[5, 10, 15])) == 15
+    assert default_checkpoint(make_ctx(unlogged, mode="debug", checkpoints=[])) is None
 
 
 def test_clamped_fields_are_recorded_by_the_heuristic():

@@ -52,15 +52,21 @@ def _scaled(name: str, value: Any, factor: float) -> Any:
 
 
 def default_checkpoint(ctx: ProposalContext) -> int | None:
-    """The offered checkpoint nearest the parent's best-validation step (the earlier on a tie).
+    """The heuristic's checkpoint choice among the offered ones (``None``: from scratch).
 
-    Resuming at the best validation keeps what the parent learned and drops what it lost after
-    (a collapse, overfitting). No validation: the latest offered step. Nothing offered or scratch
-    mode: ``None`` (from scratch).
+    Evolve: the offered step nearest the parent's best-validation step (the earlier on a tie):
+    resuming at the best validation keeps what the parent learned and drops what it lost after (a
+    collapse, overfitting); without a validation, the latest offered step. Debug (the offered steps
+    are those the failed phase resumed from): the step it started at, read off its first logged step,
+    so the fix retries the same stage; with nothing logged, the latest offered step. Scratch mode or
+    nothing offered: ``None``.
     """
     if ctx.mode == "scratch" or not ctx.checkpoints:
         return None
     result = ctx.parent_result
+    if ctx.mode == "debug":
+        first = result.trace[0].get("step") if result is not None and result.trace else None
+        return max(ctx.checkpoints) if first is None else nearest_checkpoint(first - 1, ctx.checkpoints)
     if result is None or result.best_step is None:
         return max(ctx.checkpoints)
     return nearest_checkpoint(result.best_step, ctx.checkpoints)
