@@ -88,3 +88,26 @@ def test_plan_one_job_per_method_and_seed(tmp_path):
     assert jobs[3].out_dir == str(tmp_path / "grid" / "seed1")
     assert jobs[3].live == {"family": "add3", "seed": 1} and jobs[3].search == {"iterations": 2, "seed": 1}
     assert not jobs[0].done
+
+
+def test_compare_runs_every_job_in_process_skips_done_ones_and_reports(tmp_path):
+    from zero_trees import fake_runner
+
+    done, prepared = [], []
+    kwargs = dict(live={"family": "add3"}, search={"iterations": 3, "default_steps": 4}, full_steps=6,
+                  workers=0, make_runner=fake_runner, prepare=prepared.append,
+                  on_done=lambda job, info: done.append((job.method, job.seed, info["nodes"])))
+    s = compare.compare(tmp_path, ["llmzero", "no-multistage", "grid", "practitioner"], 2, **kwargs)
+    assert sorted(done) == [("grid", 0, 3), ("grid", 1, 3), ("llmzero", 0, 3), ("llmzero", 1, 3),
+                            ("no-multistage", 0, 3), ("no-multistage", 1, 3),
+                            ("practitioner", 0, 1), ("practitioner", 1, 1)]
+    assert prepared == [{"family": "add3"}]  # the base is built once, in the driver
+    trees = {m: compare.analysis.load_nodes(tmp_path / m / "seed0") for m in ("llmzero", "no-multistage")}
+    assert trees["llmzero"][0].kind == "root" and any(n.parent for n in trees["llmzero"])
+    assert all(n.parent is None for n in trees["no-multistage"])  # the ablation never resumes
+    assert s["runs"]["practitioner"]["1"]["cpu_seconds"] == 6.0  # one full run of 6 fake steps at 1 s each
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "summary.json").is_file()
+    # a rerun finds every job done: nothing runs, the base is not rebuilt, the summary is rewritten
+    done.clear(), prepared.clear()
+    again = compare.compare(tmp_path, ["llmzero", "no-multistage", "grid", "practitioner"], 2, **kwargs)
+    assert done == [] and prepared == [] and again["table"] == s["table"]

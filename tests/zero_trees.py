@@ -79,3 +79,8 @@ class FakeRunner:
 
     def release(self, node_id, keep_steps):
         self.released.append(node_id)
+
+
+def fake_runner(live: dict[str, Any], out_dir: Path) -> FakeRunner:
+    """``compare.Job.make_runner`` for tests: the fake runner in the job's directory."""
+    return FakeRunner(out_dir)

@@ -91,8 +91,7 @@ def run_job(job: Job) -> dict[str, Any]:
     runner = (job.make_runner or live_runner)(job.live, out)
     settings = SearchSettings.from_dict(job.search)
     if job.method in STATIC:
-        nodes = run_static(job.method, out, runner, settings, steps=job.full_steps)
-        count = len(nodes)
+        tree = run_static(job.method, out, runner, settings, steps=job.full_steps)
     else:
         from gymnasium_llmconfig.lab.zero.factory import make_proposer, make_stopper
         from gymnasium_llmconfig.lab.zero.search import run_search
@@ -100,8 +99,7 @@ def run_job(job: Job) -> dict[str, Any]:
         settings = search_settings(job.method, settings)
         stopper = make_stopper(job.stopper, job.stopper_args) if settings.early_stop else None
         tree = run_search(out, runner, make_proposer(job.proposer, job.proposer_args), stopper, settings)
-        count = len(tree.nodes)
-    info = {"method": job.method, "seed": job.seed, "nodes": count}
+    info = {"method": job.method, "seed": job.seed, "nodes": len(tree.nodes)}
     atomic_write(out / DONE, lambda handle: json.dump(info, handle))
     return info
 
