@@ -234,3 +234,21 @@ def test_trace_files_are_written_for_every_node(tmp_path: Path) -> None:
     for node in tree.nodes.values():
         rows = [json.loads(line) for line in (tmp_path / node.trace).read_text().splitlines()]
         assert rows and rows[-1]["step"] == node.resume_step + node.steps
+
+
+def test_with_the_heuristic_proposer_the_extrapolation_stopper_and_the_practitioner_root(tmp_path: Path) -> None:
+    from gymnasium_llmconfig.lab.zero import space
+    from gymnasium_llmconfig.lab.zero.proposer import HeuristicProposer
+    from gymnasium_llmconfig.lab.zero.stopper import ExtrapolationStopper
+
+    runner = FakeRunner(tmp_path)
+    tree = run_search(tmp_path, runner, HeuristicProposer(), ExtrapolationStopper(min_steps=2),
+                      SearchSettings(iterations=16, default_steps=6))
+    nodes = list(tree.nodes.values())
+    assert len(nodes) == 16 and nodes[0].config == space.PRACTITIONER.to_dict()
+    assert all(n.proposer == "heuristic" for n in nodes[1:])
+    for node in nodes:
+        assert space.clamp_config(node.config)[1] == []  # every proposal inside the allowed ranges
+        if node.parent is not None:
+            assert node.resume_step in tree.nodes[node.parent].checkpoints
+    assert tree.best_node() is not None

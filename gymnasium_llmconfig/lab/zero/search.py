@@ -45,7 +45,7 @@ from gymnasium_llmconfig.lab.zero.types import (
 )
 from gymnasium_llmconfig.storage import atomic_write, jsonable, read_jsonl
 
-__all__ = ["SearchSettings", "iteration_seed", "result_of", "run_search"]
+__all__ = ["SearchSettings", "iteration_seed", "open_tree", "result_of", "run_search"]
 
 TREE_FILE = "tree.json"
 
@@ -186,7 +186,7 @@ def _keep_trace(path: Path, rows: list[dict[str, Any]]) -> None:
         atomic_write(path, lambda f: f.writelines(json.dumps(jsonable(row)) + "\n" for row in rows))
 
 
-def _open_tree(path: Path, settings: SearchSettings) -> Tree:
+def open_tree(path: Path, settings: SearchSettings) -> Tree:
     """A fresh tree, or the saved one when its settings match (a larger ``iterations`` extends it)."""
     if not path.exists():
         return Tree(settings)
@@ -215,7 +215,7 @@ def run_search(out_dir: Path, runner: PhaseRunner, proposer: Proposer, stopper: 
     """
     out_dir = Path(out_dir)
     path = out_dir / TREE_FILE
-    tree = _open_tree(path, settings)
+    tree = open_tree(path, settings)
     if root_config is None and not tree.nodes:
         from gymnasium_llmconfig.lab.zero.space import PRACTITIONER
 
