@@ -111,3 +111,14 @@ def test_compare_runs_every_job_in_process_skips_done_ones_and_reports(tmp_path)
     done.clear(), prepared.clear()
     again = compare.compare(tmp_path, ["llmzero", "no-multistage", "grid", "practitioner"], 2, **kwargs)
     assert done == [] and prepared == [] and again["table"] == s["table"]
+
+
+def test_a_rerun_with_other_settings_is_refused(tmp_path):
+    from zero_trees import fake_runner
+
+    kwargs = dict(live={"family": "add3"}, full_steps=4, workers=0, make_runner=fake_runner)
+    compare.compare(tmp_path, ["grid"], 1, search={"iterations": 1, "default_steps": 4}, **kwargs)
+    with pytest.raises(InvalidArgument, match=r"other settings \(search: was .*'iterations': 1"):
+        compare.compare(tmp_path, ["grid"], 1, search={"iterations": 2, "default_steps": 4}, **kwargs)
+    compare.compare(tmp_path, ["grid", "practitioner"], 2, search={"iterations": 1, "default_steps": 4}, **kwargs)
+    assert (tmp_path / "practitioner" / "seed1" / "done.json").is_file()

@@ -29,6 +29,8 @@ from gymnasium_llmconfig.lab.zero.types import PhaseRunner
 from gymnasium_llmconfig.storage import atomic_write, jsonable
 
 DONE = "done.json"
+#: The settings a comparison was started with; a rerun must match them to resume.
+COMPARE_FILE = "compare.json"
 #: Metrics of one finished job, aggregated over seeds (names as in ``summary.json``).
 METRICS = ("best_val", "test_at_best", "eq_compute_val", "eq_compute_test", "cpu_seconds", "tokens", "nodes",
            "early_stop_rate", "saved_cpu_share", "capacity_reversals", "regularization_reversals",
@@ -75,6 +77,14 @@ class Job:
         return (Path(self.out_dir) / DONE).is_file()
 
 
+def prepare_base(live: dict[str, Any]) -> None:
+    """Build the SFT-warmed base once, in the driver, into ``live["cache_dir"]`` where every job finds it."""
+    from gymnasium_llmconfig.lab.grpo.base import build_base
+    from gymnasium_llmconfig.lab.zero.live import LiveSettings
+
+    build_base(LiveSettings.from_dict(live).base_spec(), Path(live["cache_dir"]))
+
+
 def live_runner(live: dict[str, Any], out_dir: Path) -> PhaseRunner:
     """The real thing: a :class:`LivePhaseRunner` over the GRPO trainer."""
     from gymnasium_llmconfig.lab.zero.live import LivePhaseRunner, LiveSettings
@@ -99,6 +109,9 @@ def run_job(job: Job) -> dict[str, Any]:
         settings = search_settings(job.method, settings)
         stopper = make_stopper(job.stopper, job.stopper_args) if settings.early_stop else None
         tree = run_search(out, runner, make_proposer(job.proposer, job.proposer_args), stopper, settings)
+    from gymnasium_llmconfig.lab.zero.report import write_run_report
+
+    write_run_report(out)  # each job's own tree, drawn
     info = {"method": job.method, "seed": job.seed, "nodes": len(tree.nodes)}
     atomic_write(out / DONE, lambda handle: json.dump(info, handle))
     return info
@@ -230,6 +243,18 @@ def _bands(curves: Sequence[list[analysis.CurvePoint]], xs: Sequence[float],
     return rows
 
 
+def check_resumable(out: Path, identity: dict[str, Any]) -> None:
+    """Refuse to continue ``out`` under other settings than it was started with (methods and seeds may grow)."""
+    path = out / COMPARE_FILE
+    if path.is_file():
+        was = json.loads(path.read_text())
+        differ = [k for k in identity if was.get(k) != identity[k]]
+        if differ:
+            shown = "; ".join(f"{k}: was {was.get(k)}, now {identity[k]}" for k in differ)
+            raise InvalidArgument(f"{out} holds a comparison started with other settings ({shown}): rerun with "
+                                  "those to resume it, or pass a new --out")
+
+
 def compare(out: Path, methods: Sequence[str], seeds: int, live: dict[str, Any], search: dict[str, Any],
             full_steps: int, *, workers: int | None = None, address: str | None = None,
             prepare: Callable[[dict[str, Any]], None] | None = None,
@@ -242,15 +267,17 @@ def compare(out: Path, methods: Sequence[str], seeds: int, live: dict[str, Any],
     seed_list = check_seeds(seeds)
     check_fanout(workers, address)
     out = Path(out)
+    identity = {"live": live, "search": search, "full_steps": full_steps,
+                **{k: v for k, v in job_options.items() if k in ("proposer", "stopper")}}
+    check_resumable(out, identity)
     jobs = plan(out, names, seed_list, live, search, full_steps, **job_options)
+    atomic_write(out / COMPARE_FILE, lambda handle: json.dump(jsonable(identity), handle, indent=1))
     if on_plan:
         on_plan(jobs)
     if prepare and any(not job.done for job in jobs):
         prepare(live)
     run_jobs(jobs, workers, address, on_done)
-    summary = summarize(out, names, seed_list, int(search["iterations"]),
-                        {"live": live, "search": search, "full_steps": full_steps,
-                         **{k: v for k, v in job_options.items() if k != "make_runner"}})
+    summary = summarize(out, names, seed_list, int(search["iterations"]), identity)
     write_compare_report(out, summary)
     return summary
 
