@@ -55,6 +55,12 @@ def test_env_throughput_without_data_names_the_fix(tmp_path: Path) -> None:
     assert "cannot make LLMConfig-" in result.stderr and "llmconfig data pull" in result.stderr
 
 
+def test_llmzero_compare_quick() -> None:
+    out = run_script("benchmarks/llmzero_compare.py", "--quick").stdout
+    assert "zero compare --methods llmzero,grid --seeds 1" in out
+    assert "llmzero        best val" in out and "grid           best val" in out
+
+
 def test_arch_surrogate_quick() -> None:
     require_data("hwgpt/perplexity_s.pt")
     out = run_script("benchmarks/arch_surrogate.py", "--quick").stdout
