@@ -46,3 +46,12 @@ def test_tree_layout_hangs_an_injected_scratch_phase_under_its_anchor():
     nodes[4].anchor = "c"  # d: a fresh start injected at the best node (§3.3)
     pos = tree_layout(nodes)
     assert pos["d"] == (0, 4) and pos["c"] == (0, 3)
+
+
+def test_doc_escapes_pipes_in_markdown_and_markup_in_html(tmp_path):
+    from gymnasium_llmconfig.lab.zero.doc import Doc
+
+    doc = Doc("t")
+    doc.table(["a|b"], [["<x>"]])
+    md, page = doc.write(tmp_path, "d")
+    assert "| a\\|b |" in md.read_text() and "&lt;x&gt;" in page.read_text()

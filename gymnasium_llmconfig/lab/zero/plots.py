@@ -89,7 +89,7 @@ def tree_png(nodes: Sequence[NodeRecord], best_path: Sequence[str]) -> bytes:
         ax.annotate(f"{node.id}\n{score}", (x, -y), ha="center", va="center", fontsize=6, zorder=3)
     for status, color in STATUS_COLORS.items():
         ax.scatter([], [], color=color, label=status)
-    fig.legend(loc="outside right upper", fontsize=7, frameon=False)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=7, frameon=False)
     ax.set_yticks([-d for d in range(depth + 1)], [str(d) for d in range(depth + 1)])
     ax.set_ylabel("depth")
     ax.set_xticks([])
