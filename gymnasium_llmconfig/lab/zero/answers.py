@@ -68,7 +68,7 @@ def extract_json_object(text: str) -> dict[str, Any]:
     parsed = parse_action(drop_trailing_commas(body))
     obj = parsed.config
     if obj is None:
-        raise AnswerError(parsed.error or "no JSON object found")
+        raise AnswerError("no JSON object found in the reply")
     if not (set(obj) & (set(ANSWER_KEYS) | set(FIELDS))):
         raise AnswerError(f"the JSON object has none of the keys {', '.join(ANSWER_KEYS)}")
     return obj
