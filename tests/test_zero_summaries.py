@@ -50,6 +50,7 @@ def test_kl_spike_by_hand():
     # step 5: 0.2 > 4 x median(0, 0.01, 0.012, 0.011) = 0.042 and 0.2 >= half the max
     assert kl_spike(trace) == (5, 0.2, pytest.approx(0.0105))
     assert kl_spike(make_trace(20)) is None  # steady linear growth is no spike
+    assert kl_spike(make_trace(6, kl=[0.0, 0.0, 0.0, 0.0, 0.0001, 0.0])) is None  # under SPIKE_MIN: noise
 
 
 def test_reward_collapse_and_entropy_collapse():
