@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gymnasium_llmconfig.lab.cli_errors import ReportingGroup
+from gymnasium_llmconfig.lab.zero.live import LiveSettings
+from gymnasium_llmconfig.lab.zero.types import NodeRecord
 
 zero_app = typer.Typer(
     name="zero",
@@ -26,6 +28,62 @@ zero_app = typer.Typer(
 @zero_app.callback()
 def _group() -> None:
     """LLMZero: search multi-stage GRPO schedules over live training runs (paper 003)."""
+
+
+@zero_app.command("run")
+def run(
+    iterations: Annotated[int, typer.Option(min=1, help="Phases to run, the root included (paper: 16).")] = 16,
+    proposer: Annotated[str, typer.Option(help="Who proposes each phase: heuristic or llm.")] = "heuristic",
+    agent_arg: Annotated[list[str] | None, typer.Option(
+        help="Proposer/stopper option key=value, e.g. backend=openai, model=..., base_url=...; repeatable.")] = None,
+    stopper: Annotated[str, typer.Option(help="Early stopper: extrapolation, llm or none.")] = "extrapolation",
+    seed: Annotated[int, typer.Option(help="Seed of the search and of every phase's data order.")] = 0,
+    out: Annotated[Path, typer.Option(help="Search directory; rerunning with it resumes.")] = Path("runs/zero"),
+    family: Annotated[str, typer.Option(help="GRPO task family.")] = LiveSettings.family,
+    steps: Annotated[int, typer.Option(min=1, help="Steps of the root phase and the proposer's default.")]
+    = LiveSettings.default_steps,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate and checkpoint every k steps.")]
+    = LiveSettings.val_every,
+    samples: Annotated[int, typer.Option(min=1, help="Training problems.")] = LiveSettings.samples,
+    val_size: Annotated[int, typer.Option(min=1, help="Validation problems.")] = LiveSettings.val_size,
+    test_size: Annotated[int, typer.Option(min=1, help="Test problems (reported only).")] = LiveSettings.test_size,
+    memory_budget: Annotated[int, typer.Option(min=1, help="Token slots a phase may use: batch x rollouts x "
+                                                           "length; above it a phase fails.")]
+    = LiveSettings.memory_budget,
+    cache_dir: Annotated[str, typer.Option(help="Where the SFT-warmed base is cached (default: OUT/base).")]
+    = LiveSettings.cache_dir,
+    threads: Annotated[int, typer.Option(min=1, help="Torch threads per phase.")] = LiveSettings.threads,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Search a multi-stage GRPO schedule: a tree of live training phases (paper 003, Algorithm 1)."""
+    from gymnasium_llmconfig.lab.zero.run import run_zero, zero_run
+
+    plan = zero_run(out, iterations=iterations, seed=seed, proposer=proposer, stopper=stopper,
+                    agent_args=agent_arg or [],
+                    live={"family": family, "default_steps": steps, "val_every": val_every, "samples": samples,
+                          "val_size": val_size, "test_size": test_size, "memory_budget": memory_budget,
+                          "cache_dir": cache_dir, "threads": threads})
+    console = Console()
+    bar = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, disable=not progress)
+
+    def finished(node: NodeRecord) -> None:
+        score = "-" if node.score is None else f"{node.score:.3f}"
+        console.print(f"{node.id:>4} {node.kind:<7} {node.status:<13} score {score}", highlight=False)
+        bar.advance(task)
+
+    with bar:
+        task = bar.add_task("search", total=iterations)
+        try:
+            tree, (md, html) = run_zero(plan, finished)
+        except KeyboardInterrupt:
+            console.print(f"Interrupted: {out / 'tree.json'} keeps every finished phase; rerun the same command "
+                          "to resume.", highlight=False)
+            raise typer.Exit(130) from None
+    best = tree.best_node()
+    summary = f"best {best.id} (validation {best.score:.3f})" if best else "no phase validated"
+    console.print(f"Done: {len(tree.nodes)} phases in {out / 'tree.json'}, {summary}. Report: {md} and {html}",
+                  highlight=False)
 
 
 # --- llmconfig zero compare ---------------------------------------------------------------------
@@ -46,37 +104,40 @@ def compare_command(
     stopper: Annotated[str, typer.Option(help="Search early stopper: extrapolation, llm or none.")] = "extrapolation",
     agent_arg: Annotated[list[str] | None, typer.Option(
         help="Proposer/stopper option key=value (backend=openai, model=..., base_url=...); repeatable.")] = None,
-    family: Annotated[str | None, typer.Option(help="GRPO task family (default: add3).")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, help="Steps of a search phase (default 24).")] = None,
-    full_steps: Annotated[int | None, typer.Option(min=1, help="Steps of one static baseline run (96).")] = None,
-    val_every: Annotated[int | None, typer.Option(min=1, help="Validate and checkpoint every k steps (6).")] = None,
-    samples: Annotated[int | None, typer.Option(min=1, help="Training problems (256).")] = None,
-    memory_budget: Annotated[int | None, typer.Option(
-        min=1, help="Token slots a phase may use, batch x rollouts x length (2048).")] = None,
-    cache_dir: Annotated[str | None, typer.Option(help="Where the SFT-warmed base is cached (OUT/base).")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="Torch threads per job (1).")] = None,
+    family: Annotated[str, typer.Option(help="GRPO task family.")] = LiveSettings.family,
+    steps: Annotated[int, typer.Option(min=1, help="Steps of a search phase.")] = LiveSettings.default_steps,
+    full_steps: Annotated[int, typer.Option(min=1, help="Steps of one static baseline run.")]
+    = LiveSettings.full_steps,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate and checkpoint every k steps.")]
+    = LiveSettings.val_every,
+    samples: Annotated[int, typer.Option(min=1, help="Training problems.")] = LiveSettings.samples,
+    val_size: Annotated[int, typer.Option(min=1, help="Validation problems.")] = LiveSettings.val_size,
+    test_size: Annotated[int, typer.Option(min=1, help="Test problems (reported only).")] = LiveSettings.test_size,
+    memory_budget: Annotated[int, typer.Option(min=1, help="Token slots a phase may use: batch x rollouts x "
+                                                           "length; above it a phase fails.")]
+    = LiveSettings.memory_budget,
+    cache_dir: Annotated[str, typer.Option(help="Where the SFT-warmed base is cached (default: OUT/base).")]
+    = LiveSettings.cache_dir,
+    threads: Annotated[int, typer.Option(min=1, help="Torch threads per job.")] = LiveSettings.threads,
 ) -> None:
     """Compare LLMZero with static baselines and its ablations over seeds (paper 003 §4), with intervals."""
     from dataclasses import replace
 
-    from gymnasium_llmconfig.lab.leaderboard.runner import parse_agent_args
     from gymnasium_llmconfig.lab.zero import report
     from gymnasium_llmconfig.lab.zero.compare import compare, prepare_base
     from gymnasium_llmconfig.lab.zero.factory import make_proposer, make_stopper
-    from gymnasium_llmconfig.lab.zero.live import LiveSettings
+    from gymnasium_llmconfig.lab.zero.run import parse_agent_args
     from gymnasium_llmconfig.lab.zero.settings import SearchSettings
 
-    flags = {"family": family, "default_steps": steps, "full_steps": full_steps, "val_every": val_every,
-             "samples": samples, "memory_budget": memory_budget, "cache_dir": cache_dir, "threads": threads}
-    live = replace(LiveSettings(), **{k: v for k, v in flags.items() if v is not None})
-    live = replace(live, cache_dir=live.cache_dir or str(out / "base"))
+    live = replace(LiveSettings(), family=family, default_steps=steps, full_steps=full_steps, val_every=val_every,
+                   samples=samples, val_size=val_size, test_size=test_size, memory_budget=memory_budget,
+                   cache_dir=cache_dir or str(out / "base"), threads=threads)
     live.validate()
-    args = parse_agent_args(agent_arg or [], ["zero"])["zero"]
-    if "llmzero" in methods or "no-" in methods:  # refuse a bad proposer or stopper before any work
-        make_proposer(proposer, args)
-        make_stopper(stopper, args)
+    args = parse_agent_args(agent_arg or [])
+    make_proposer(proposer, args)  # a bad proposer, stopper or agent arg is refused before any work
+    make_stopper(stopper, args)
     search = SearchSettings(iterations=iterations, default_steps=live.default_steps).to_dict()
-    live_dict = {k: v for k, v in live.to_dict().items() if k != "seed"}
+    live_dict = {k: v for k, v in live.to_dict().items() if k != "seed"}  # each job sets its own
     console = Console()
     bar = Progress(TextColumn("[bold]compare"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console)
@@ -86,10 +147,10 @@ def compare_command(
         todo = sum(not job.done for job in jobs)
         bar.update(task, total=todo)
         if todo < len(jobs):
-            bar.console.print(f"{len(jobs) - todo} of {len(jobs)} jobs already done in {out}", highlight=False)
+            console.print(f"{len(jobs) - todo} of {len(jobs)} jobs already done in {out}", highlight=False)
 
     def finished(job, info: dict) -> None:
-        bar.console.print(f"{job.method} seed {job.seed}: {info['nodes']} phases", highlight=False)
+        console.print(f"{job.method} seed {job.seed}: {info['nodes']} phases", highlight=False)
         bar.advance(task)
 
     with bar:
