@@ -84,3 +84,43 @@ def test_bad_input_is_refused_before_any_work(tmp_path: Path, args: list[str], m
     code, output = zero_run(tmp_path / "search", tmp_path / "cache", *args)
     assert code == 2 and message in output
     assert not (tmp_path / "search").exists() and not (tmp_path / "cache").exists()
+
+
+def test_ctrl_c_leaves_a_valid_tree_and_a_rerun_finishes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zero_fakes import FakeRunner
+
+    import gymnasium_llmconfig.lab.zero.run as run_module
+
+    monkeypatch.setattr(run_module, "LivePhaseRunner",
+                        lambda settings, out: FakeRunner(out, kill_at="n2", kill_with=KeyboardInterrupt))
+    out = tmp_path / "search"
+    code, output = zero_run(out, tmp_path / "cache", "--iterations", "4")
+    assert code == 130 and "Interrupted" in output and "rerun the same command" in output
+    assert [n["id"] for n in json.loads((out / "tree.json").read_text())["nodes"]] == ["n0", "n1"]
+    monkeypatch.setattr(run_module, "LivePhaseRunner", lambda settings, out: FakeRunner(out))
+    code, output = zero_run(out, tmp_path / "cache", "--iterations", "4")
+    assert code == 0 and "Done: 4 phases" in output
+    assert "partial" not in (out / "nodes" / "n2" / "trace.jsonl").read_text()  # the killed phase was rerun
+
+
+def test_an_unreachable_llm_endpoint_stops_with_one_message_and_keeps_the_tree(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zero_fakes import FakeRunner
+
+    import gymnasium_llmconfig.lab.zero.factory as factory
+    import gymnasium_llmconfig.lab.zero.run as run_module
+    from gymnasium_llmconfig.errors import BackendConnectionError
+
+    class Unreachable:
+        name = "llm"
+
+        def propose(self, ctx: object) -> None:
+            raise BackendConnectionError("could not reach the chat endpoint http://localhost:9/v1")
+
+    monkeypatch.setattr(run_module, "LivePhaseRunner", lambda settings, out: FakeRunner(out))
+    monkeypatch.setattr(factory, "make_proposer", lambda kind, args: Unreachable())
+    out = tmp_path / "search"
+    code, output = zero_run(out, tmp_path / "cache", "--iterations", "3", "--proposer", "llm")
+    assert code == 2 and output.count("error:") == 1
+    assert "could not reach the chat endpoint" in output and "keeps its 1 finished phase(s)" in output
+    assert len(json.loads((out / "tree.json").read_text())["nodes"]) == 1
