@@ -4,11 +4,14 @@ ablations, checkpoint release, and resume after a kill."""
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from zero_fakes import ROOT, BehindStopper, FakeProposer, FakeRunner, Killed
 
 from gymnasium_llmconfig.errors import InvalidArgument
@@ -157,3 +160,37 @@ def test_with_the_heuristic_proposer_the_extrapolation_stopper_and_the_practitio
         if node.parent is not None:
             assert node.resume_step in tree.nodes[node.parent].checkpoints
     assert tree.best_node() is not None
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), fail_share=st.sampled_from([(4,), (4, 16), (4, 4, 16), (16,)]),
+       max_evolve=st.integers(1, 3), max_debug=st.integers(0, 3), max_debug_depth=st.integers(0, 5),
+       iterations=st.integers(1, 30), multi_stage=st.booleans())
+def test_tree_invariants_hold_for_any_search(seed: int, fail_share: tuple[int, ...], max_evolve: int,
+                                             max_debug: int, max_debug_depth: int, iterations: int,
+                                             multi_stage: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tree, _ = search(Path(tmp), iterations=iterations, proposer=FakeProposer(rollouts=fail_share), seed=seed,
+                         max_evolve=max_evolve, max_debug=max_debug, max_debug_depth=max_debug_depth,
+                         multi_stage=multi_stage)
+    nodes = list(tree.nodes.values())
+    assert 1 <= len(nodes) <= iterations
+    if len(nodes) < iterations:  # ended early: nothing could grow and nothing validated to restart from
+        assert tree.select() is None
+    order = {n.id: i for i, n in enumerate(nodes)}
+    for node in nodes:
+        assert tree.expansions(node.id, "evolve") <= max_evolve and tree.expansions(node.id, "debug") <= max_debug
+        assert tree.debug_depth(node.id) <= max_debug_depth
+        if node.pruned:
+            assert node.kind == "debug" and node.status == "failed"
+        if node.kind == "debug" and node.status != "failed":
+            assert tree.nodes[node.anchor].status != "failed" or node.anchor == "n0"  # type: ignore[index]
+        for ref in (node.parent, node.anchor, node.origin):
+            assert ref is None or order[ref] < order[node.id]
+        if node.parent is not None:
+            assert multi_stage and node.resume_step in tree.nodes[node.parent].checkpoints
+        up = node
+        while up.anchor is not None and not node.pruned:  # every live node hangs from the root through live nodes
+            up = tree.nodes[up.anchor]
+            assert not up.pruned
+        assert up.id == "n0" or node.pruned

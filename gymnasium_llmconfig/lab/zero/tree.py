@@ -223,8 +223,8 @@ class Tree:
         self.nodes[node.id] = node
         if node.kind == "debug" and node.status != "failed":
             self._reparent(node)
-        for each in self.nodes.values():
-            each.terminal = self.terminal(each.id) if not each.pruned else each.terminal
+        for each in self.live():  # a pruned node keeps the flag it had when it was cut off
+            each.terminal = self.terminal(each.id)
 
     def _reparent(self, fix: NodeRecord) -> None:
         """§3.2: the fix becomes a sibling of its chain's oldest failed node; the chain below is pruned.
