@@ -79,17 +79,18 @@ def diagnostics_for(ctx: ProposalContext) -> Diagnostics:
 
 
 class HeuristicProposer:
-    """Rules from the diagnosis to changes, first match wins; otherwise a symmetric perturbation.
+    """Rules from the diagnosis to directed changes, first match wins; otherwise a symmetric perturbation.
 
-    Debug mode reads the failure text: out of memory -> halve the memory factor with the most room
-    above its minimum; divergence -> the divergence fix; anything else -> halve the learning rate.
-    Otherwise, in this order: a diverged step -> lr x0.3, grad_clip x0.5, kl_coef x2; a KL spike ->
-    kl_coef x2, lr x0.5; a reward or entropy collapse -> lr x0.5, temperature x1.25; high truncation
-    -> max_response_length x1.5; noisy rewards -> rollouts x2 (batch_size x2 when rollouts is at its
-    top); a validation plateau with small gradients -> lr x2; a healthy run -> 1-3 random fields
-    times or divided by a factor of :data:`PERTURB_FACTORS`. A scratch proposal also gets the
-    perturbation on top of any rule, so a fresh start differs from the best node it was modelled on.
-    Deterministic given ``ctx.seed``.
+    Debug mode reads the failure text: out of memory -> shrink the memory factor with the most room
+    above its minimum; divergence -> the divergence fix (lower lr and grad_clip, raise kl_coef);
+    anything else -> lower lr. Otherwise, in this order: a diverged step -> the divergence fix; a KL
+    spike -> raise kl_coef, lower lr; a reward or entropy collapse -> lower lr, raise temperature; high
+    truncation -> raise max_response_length; noisy rewards -> raise rollouts or batch_size (equal odds;
+    the other when one is at its top); a validation plateau with small gradients -> raise lr; a healthy
+    run -> 1-3 random fields up or down with equal odds. Every move multiplies by a factor drawn from
+    :data:`PERTURB_FACTORS` (or divides, to lower), so two children of one node are rarely the same
+    phase. A scratch proposal also gets the perturbation on top of any rule, so a fresh start differs
+    from the best node it was modelled on. Deterministic given ``ctx.seed``.
     """
 
     name = "heuristic"
@@ -98,7 +99,8 @@ class HeuristicProposer:
         rng = random.Random(ctx.seed)
         diag = diagnostics_for(ctx)
         raw = ctx.parent_config.to_dict()
-        diagnosis, moves = self._rule(ctx, diag)
+        diagnosis, directions = self._rule(ctx, diag, rng)
+        moves = {name: rng.choice(PERTURB_FACTORS) ** sign for name, sign in directions.items()}
         if not moves or ctx.mode == "scratch":
             perturbed = self._perturbation(rng, exclude=set(moves))
             moves.update(perturbed)
@@ -112,36 +114,36 @@ class HeuristicProposer:
                         clamped=clamped, source="heuristic")
 
     @staticmethod
-    def _rule(ctx: ProposalContext, diag: Diagnostics) -> tuple[str, dict[str, float]]:
-        """(diagnosis, {field: factor}) of the first rule that fires; ``("", {})`` for a healthy run."""
-        divergence = {"lr": 0.3, "grad_clip": 0.5, "kl_coef": 2.0}
+    def _rule(ctx: ProposalContext, diag: Diagnostics, rng: random.Random) -> tuple[str, dict[str, int]]:
+        """(diagnosis, {field: +1 up / -1 down}) of the first rule that fires; ``("", {})`` for a healthy run."""
+        divergence = {"lr": -1, "grad_clip": -1, "kl_coef": 1}
         if ctx.mode == "debug":
             failure = ctx.parent_result.failure if ctx.parent_result is not None else ""
             lowered = failure.lower()
             if "memory" in lowered:
                 cfg = ctx.parent_config.to_dict()
                 biggest = max(MEMORY_FACTORS, key=lambda k: cfg[k] / max(space.RANGES[k][0], 1))
-                return f"out of memory ({failure}): halve {biggest}", {biggest: 0.5}
+                return f"out of memory ({failure}): shrink {biggest}", {biggest: -1}
             if _DIVERGED.search(lowered):
                 return f"diverged ({failure}): smaller, clipped, more regularized steps", divergence
-            return f"failed ({failure or 'no message'}): halve the learning rate", {"lr": 0.5}
+            return f"failed ({failure or 'no message'}): lower the learning rate", {"lr": -1}
         if diag.diverged_step is not None:
             return f"diverged at step {diag.diverged_step}: smaller, clipped, more regularized steps", divergence
         if diag.kl_spike_step is not None:
-            return f"KL spike at step {diag.kl_spike_step}: stronger KL penalty, lower lr", {"kl_coef": 2.0,
-                                                                                            "lr": 0.5}
+            return f"KL spike at step {diag.kl_spike_step}: stronger KL penalty, lower lr", {"kl_coef": 1, "lr": -1}
         if diag.reward_collapse or diag.entropy_collapse:
             what = "reward" if diag.reward_collapse else "entropy"
-            return f"{what} collapse: lower lr, sample hotter", {"lr": 0.5, "temperature": 1.25}
+            return f"{what} collapse: lower lr, sample hotter", {"lr": -1, "temperature": 1}
         if diag.truncation_high:
             return (f"{diag.truncation:.0%} of completions truncated: longer max_response_length",
-                    {"max_response_length": 1.5})
+                    {"max_response_length": 1})
         if diag.noisy:
-            at_top = ctx.parent_config.rollouts >= space.RANGES["rollouts"][1]
-            field = "batch_size" if at_top else "rollouts"
-            return f"noisy rewards (scatter {diag.reward_noise:.3g}): more samples per step ({field})", {field: 2.0}
+            cfg = ctx.parent_config.to_dict()
+            room = [k for k in ("rollouts", "batch_size") if cfg[k] < space.RANGES[k][1]] or ["rollouts"]
+            field = rng.choice(room)
+            return f"noisy rewards (scatter {diag.reward_noise:.3g}): more samples per step ({field})", {field: 1}
         if diag.val_plateau and diag.grad_small:
-            return "validation plateau with small gradients: raise lr", {"lr": 2.0}
+            return "validation plateau with small gradients: raise lr", {"lr": 1}
         return "", {}
 
     @staticmethod
