@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 from conftest import require_smollm2
+from test_llm_agent_openai import CannedServer, completion, server  # noqa: F401 (a fixture)
 from zero_fixtures import make_ctx, make_result, make_trace, mid_config
 
 from gymnasium_llmconfig.errors import BackendError, InvalidArgument
@@ -79,3 +81,23 @@ def test_local_smollm2_drives_both_llm_kinds():
     running = PhaseProgress(PhaseSpec(None, 0, mid_config(), 20), make_trace(12), [(10, 0.2)])
     decision = LLMStopper(backend, max_new_tokens=32).decide(running, best)
     assert isinstance(decision.stop, bool) and decision.reason
+
+
+def test_llm_proposer_and_stopper_over_http_with_an_image(server: CannedServer):  # noqa: F811
+    """An OpenAI-compatible endpoint end to end: the curve PNG travels as an image_url part, a garbled
+    reply is retried in the same chat, and the stopper's decision comes back."""
+    args = {"backend": "openai", "model": "canned", "base_url": server.base_url, "api_key_env": "LLM_TEST_KEY",
+            "max_retries": "0", "images": "true", "min_steps": "2"}
+    answer = {"diagnosis": "plateau", "changes": {"lr": 0.0004}, "checkpoint": 15, "steps": 12}
+    server.script = [(200, completion("Let me see... raise the lr")), (200, completion(json.dumps(answer))),
+                     (200, completion("REASON: flat and far behind.\nDECISION: STOP"))]
+    p = make_proposer("llm", args).propose(make_ctx())
+    assert (p.source, p.parse_failures, p.config.lr, p.resume_step, p.steps) == ("llm", 1, 0.0004, 15, 12)
+    first, second = (r["body"]["messages"] for r in server.requests[:2])
+    parts = first[1]["content"]
+    assert parts[0]["type"] == "text" and parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert len(second) == 4 and "could not be read" in second[3]["content"]
+    best = make_result(make_trace(20), [(10, 0.4), (20, 0.5)])
+    running = PhaseProgress(PhaseSpec(None, 0, mid_config(), 20), make_trace(6), [(4, 0.1), (6, 0.1)])
+    decision = make_stopper("llm", args).decide(running, best)
+    assert decision.stop and decision.reason == "flat and far behind."
