@@ -30,7 +30,8 @@ SPIKE_SHARE = 0.5
 #: ...and at least this large in nats per token: in the shipped GRPO sweep (376 runs) the KL of healthy
 #: runs creeps from 0 to ~0.01-0.05, whose early doublings are no spike.
 SPIKE_MIN = 0.05
-#: Reward collapse: the recent mean is at most this share of the peak (3-step moving average)...
+#: Reward collapse: the recent mean is at most this share of the peak of the same-width moving average
+#: (like with like: on real phases a 3-step peak of noisy 64-sample rewards called plain noise a collapse)...
 COLLAPSE_SHARE = 0.5
 #: ...of a peak that meant something (a reward of 0.1 or more).
 COLLAPSE_MIN_PEAK = 0.1
@@ -152,8 +153,11 @@ def kl_spike(trace: Sequence[dict[str, Any]]) -> tuple[int, float, float] | None
     return None
 
 
-def _moving_average(ys: Sequence[float], width: int = 3) -> list[float]:
-    return [statistics.fmean(ys[max(0, i - width + 1):i + 1]) for i in range(len(ys))]
+def _moving_average(ys: Sequence[float], width: int) -> list[float]:
+    """Means of every full window of ``width`` consecutive values (all values when fewer)."""
+    if len(ys) <= width:
+        return [statistics.fmean(ys)]
+    return [statistics.fmean(ys[i - width:i]) for i in range(width, len(ys) + 1)]
 
 
 def _plateau(validations: Sequence[tuple[int, float]]) -> bool:
@@ -182,11 +186,11 @@ def diagnose(trace: Sequence[dict[str, Any]], validations: Sequence[tuple[int, f
     noise = 0.0
     if rewards:
         k = tail_size(len(rewards))
-        peak = max(_moving_average(rewards))
+        peak = max(_moving_average(rewards, k))
         recent = statistics.fmean(rewards[-k:])
         collapse = peak >= COLLAPSE_MIN_PEAK and recent <= COLLAPSE_SHARE * peak
         if collapse:
-            events.append(f"reward collapse: recent mean {recent:.3g} vs a peak of {peak:.3g} (3-step average)")
+            events.append(f"reward collapse: recent mean {recent:.3g} vs a peak of {peak:.3g} ({k}-step average)")
         xs, _ = series(trace, "reward_mean")
         noise = residual_std(xs[-k:], rewards[-k:])
         if noise > NOISE_HIGH:
