@@ -167,6 +167,7 @@ def test_extractor_handles_fences_prose_think_and_trailing_commas():
     assert extract_json_object(fenced) == GOOD
     thought = '<think>maybe {"changes": {"lr": 1}}</think>\nAnswer: ' + json.dumps(GOOD)
     assert extract_json_object(thought) == GOOD
+    assert extract_json_object("<think>I'd say " + json.dumps(GOOD) + "</think> (cut off)") == GOOD
     trailing = '{"diagnosis": "x", "changes": {"norm_adv": false, "lr": 0.001,}, "steps": 5,}'
     assert extract_json_object(trailing) == {"diagnosis": "x", "changes": {"norm_adv": False, "lr": 0.001},
                                              "steps": 5}

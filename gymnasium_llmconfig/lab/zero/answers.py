@@ -61,17 +61,18 @@ def drop_trailing_commas(text: str) -> str:
 
 
 def extract_json_object(text: str) -> dict[str, Any]:
-    """The answer object in a reply (the last one, after any ``</think>``); :class:`AnswerError` if none."""
+    """The answer object in a reply: the last one after any ``</think>`` (else the last one anywhere, for
+    a reply cut off while thinking); :class:`AnswerError` if there is none."""
     if not isinstance(text, str):
         raise AnswerError(f"the reply must be text, got {type(text).__name__}")
-    body = text.rsplit("</think>", 1)[-1]
-    parsed = parse_action(drop_trailing_commas(body))
-    obj = parsed.config
+    after = text.rsplit("</think>", 1)[-1]
+    for body in (after, text) if after != text else (text,):
+        obj = parse_action(drop_trailing_commas(body)).config
+        if obj is not None and set(obj) & (set(ANSWER_KEYS) | set(FIELDS)):
+            return obj
     if obj is None:
         raise AnswerError("no JSON object found in the reply")
-    if not (set(obj) & (set(ANSWER_KEYS) | set(FIELDS))):
-        raise AnswerError(f"the JSON object has none of the keys {', '.join(ANSWER_KEYS)}")
-    return obj
+    raise AnswerError(f"the JSON object has none of the keys {', '.join(ANSWER_KEYS)}")
 
 
 def _number(label: str, value: Any) -> float:

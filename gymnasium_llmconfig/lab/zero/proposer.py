@@ -27,7 +27,7 @@ from gymnasium_llmconfig.lab.zero.answers import (
 )
 from gymnasium_llmconfig.lab.zero.prompts import PROPOSER_SYSTEM, proposer_prompt, retry_message
 from gymnasium_llmconfig.lab.zero.summaries import Diagnostics, diagnose
-from gymnasium_llmconfig.lab.zero.types import Proposal, ProposalContext
+from gymnasium_llmconfig.lab.zero.types import Proposal, ProposalContext, Proposer
 
 #: Multiplicative steps of a healthy run's perturbation; each is applied up or down with equal odds.
 PERTURB_FACTORS = (1.25, 1.5, 2.0)
@@ -171,13 +171,13 @@ class LLMProposer:
     name = "llm"
 
     def __init__(self, backend: ChatBackend, *, retries: int = 2, max_new_tokens: int = 1024,
-                 temperature: float = 0.7, images: bool = False, fallback: Any = None):
+                 temperature: float = 0.7, images: bool = False, fallback: Proposer | None = None):
         self.backend = backend
         self.retries = int(retries)
         self.max_new_tokens = int(max_new_tokens)
         self.temperature = float(temperature)
         self.images = bool(images)
-        self.fallback = fallback if fallback is not None else HeuristicProposer()
+        self.fallback: Proposer = fallback if fallback is not None else HeuristicProposer()
         #: the last proposal's chat (prompt, replies, retry requests), for logs and tests.
         self.last_messages: list[dict[str, Any]] = []
 
