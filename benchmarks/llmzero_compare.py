@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ALL_METHODS = "llmzero,grid,random,practitioner,no-multistage,no-earlystop,no-scratch"
 QUICK = ["--iterations", "2", "--steps", "4", "--full-steps", "4", "--val-every", "2", "--samples", "64",
-         "--workers", "0"]
+         "--val-size", "32", "--test-size", "32", "--workers", "0"]
 
 
 def main() -> None:

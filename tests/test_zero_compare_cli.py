@@ -11,7 +11,7 @@ from gymnasium_llmconfig.lab.cli import app
 
 runner = CliRunner()
 TINY = ["--iterations", "2", "--steps", "4", "--full-steps", "4", "--val-every", "2", "--samples", "64",
-        "--workers", "0"]
+        "--val-size", "32", "--test-size", "32", "--workers", "0"]
 
 
 @pytest.mark.slow
