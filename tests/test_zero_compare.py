@@ -27,11 +27,15 @@ def cmp_dir(tmp_path):
     write_tree(tmp_path / "grid" / "seed1", _grid(0.6, 0.5))
     for seed in (0, 1):
         write_tree(tmp_path / "llmzero" / f"seed{seed}", small_tree())
+    for done in tmp_path.glob("*/seed*"):
+        (done / compare.DONE).write_text("{}")
+    write_tree(tmp_path / "random" / "seed0", small_tree())  # unfinished: left out of the summary
     return tmp_path
 
 
 def test_summary_by_hand(cmp_dir):
-    s = compare.summarize(cmp_dir, ["llmzero", "grid"], [0, 1], iterations=2)
+    s = compare.summarize(cmp_dir, ["llmzero", "grid", "random"], [0, 1], iterations=2)
+    assert s["runs"]["random"] == {} and s["table"]["random"]["best_val"]["n"] == 0
     # llmzero after iterations 0-1 (r, a): val 0.5, test 0.4; grid's totals (20 s) set the equal-compute budget
     assert s["equal_compute_budget"] == {"0": 20.0, "1": 20.0}
     run = s["runs"]["llmzero"]["0"]
@@ -57,11 +61,12 @@ def test_summary_by_hand(cmp_dir):
 
 
 def test_compare_report(cmp_dir):
-    s = compare.summarize(cmp_dir, ["llmzero", "grid"], [0, 1], iterations=2)
+    s = compare.summarize(cmp_dir, ["llmzero", "grid", "random"], [0, 1], iterations=2)
     md, page = write_compare_report(cmp_dir, s)
     text = md.read_text()
     assert "| llmzero | 2 | 0.5 [0.5, 0.5] |" in text
     assert "r → a → c" in text
+    assert "| random | 0 | - | - | - |" in text  # no finished job yet
     assert page.read_text().count("data:image/png;base64,") == 4
 
 

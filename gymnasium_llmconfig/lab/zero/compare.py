@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gymnasium_llmconfig.errors import InvalidArgument
+from gymnasium_llmconfig.errors import InvalidArgument, LLMConfigError
 from gymnasium_llmconfig.lab.executor import make_executor
 from gymnasium_llmconfig.lab.zero import analysis
 from gymnasium_llmconfig.lab.zero.baselines import STATIC, check_methods, describe, run_static, search_settings
@@ -125,27 +125,37 @@ def plan(out: Path, methods: Sequence[str], seeds: Sequence[int], live: dict[str
             for method in methods for seed in seeds]
 
 
-def run_jobs(jobs: Sequence[Job], workers: int | None, address: str | None,
-             on_done: Callable[[Job, dict[str, Any]], None] | None = None) -> list[Job]:
-    """Run the jobs not done yet, one task each, and call ``on_done`` as each finishes; returns those it ran.
+class JobsFailed(LLMConfigError, RuntimeError):
+    """Some jobs' workers died; the others finished and are summarized. A rerun resumes the failed ones."""
 
-    A job whose worker died is not marked done: the next run resumes it. Ctrl-C cancels the jobs in flight.
+
+def run_jobs(jobs: Sequence[Job], workers: int | None, address: str | None,
+             on_done: Callable[[Job, dict[str, Any]], None] | None = None) -> list[str]:
+    """Run the jobs not done yet, one task each, and call ``on_done`` as each finishes.
+
+    Returns one line per job whose worker died (out of memory, killed): it is not marked done, so the
+    next run resumes it from its ``tree.json``. Ctrl-C cancels the jobs in flight.
     """
     todo = [job for job in jobs if not job.done]
+    failed: list[str] = []
     if not todo:
-        return []
+        return failed
     with make_executor(workers, address) as executor:
         pending = {executor.submit(run_job, job): job for job in todo}
         try:
             for handle in executor.as_completed(pending):
                 job = pending.pop(handle)
-                info = executor.result(handle)
+                try:
+                    info = executor.result(handle)
+                except executor.task_errors as exc:
+                    failed.append(f"{job.method} seed {job.seed}: {type(exc).__name__}: {str(exc)[:300]}")
+                    continue
                 if on_done:
                     on_done(job, info)
         except KeyboardInterrupt:
             executor.cancel(pending)
             raise
-    return todo
+    return failed
 
 
 # --- summary ------------------------------------------------------------------------------------
@@ -190,10 +200,10 @@ def equal_compute_budget(totals: dict[str, float]) -> float:
 
 def summarize(out: Path, methods: Sequence[str], seeds: Sequence[int], iterations: int,
               settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``OUT/summary.json``: per-job statistics, intervals per method, paired differences to grid, and the
-    best-so-far curves (vs iteration, vs CPU-seconds) with their bands."""
+    """``OUT/summary.json`` over the finished jobs: per-job statistics, intervals per method, paired differences
+    to grid, and the best-so-far curves (vs iteration, vs CPU-seconds) with their bands."""
     trees = {(m, s): analysis.load_nodes(out / m / f"seed{s}") for m in methods for s in seeds
-             if (out / m / f"seed{s}" / "tree.json").is_file()}
+             if (out / m / f"seed{s}" / DONE).is_file()}
     curves = {key: curve for key, nodes in trees.items() if (curve := analysis.best_so_far(nodes))}
     budgets = {s: equal_compute_budget({m: curves[m, s][-1].cpu_seconds for m in methods if (m, s) in curves})
                for s in seeds if any((m, s) in curves for m in methods)}
@@ -276,8 +286,11 @@ def compare(out: Path, methods: Sequence[str], seeds: int, live: dict[str, Any],
         on_plan(jobs)
     if prepare and any(not job.done for job in jobs):
         prepare(live)
-    run_jobs(jobs, workers, address, on_done)
+    failed = run_jobs(jobs, workers, address, on_done)
     summary = summarize(out, names, seed_list, int(search["iterations"]), identity)
     write_compare_report(out, summary)
+    if failed:
+        raise JobsFailed(f"{len(failed)} job(s) did not finish (the summary covers the others): "
+                         + "; ".join(failed) + ". Rerun the same command to resume them.")
     return summary
 
