@@ -106,14 +106,14 @@ def _plan(tree: Tree, iteration: int, proposer: Proposer, settings: SearchSettin
         spec = PhaseSpec(parent=None, resume_step=0, config=root_config, steps=settings.default_steps)
         return _Plan("root", spec, None, None, None, None)
     best = tree.best_node()
-    selected = None if settings.scratch_injection and tree.needs_scratch() and best else tree.select()
-    if selected is None and not (settings.scratch_injection and best):
-        return None
-    at = tree.nodes[selected] if selected is not None else best
-    assert at is not None
+    restart = settings.scratch_injection and best is not None  # a fresh start needs a best node to hang under
+    selected = None if restart and tree.needs_scratch() else tree.select()
+    if selected is None and not restart:
+        return None  # the whole tree is terminal and a fresh start is ablated (or nothing validated yet)
+    at: NodeRecord = tree.nodes[selected] if selected is not None else best  # type: ignore[assignment]
     if selected is None:
         mode, kind, resume_from = "scratch", "scratch", None
-    elif at.status == "failed":
+    elif at.status == "failed":  # Algorithm 1 line 5: fix it where its chain of failures started
         start = tree.chain_start(at.id)
         mode, kind = "debug", "debug"
         resume_from = tree.nodes[start.parent] if start.parent is not None else None
