@@ -72,6 +72,22 @@ def test_rerunning_resumes_and_other_settings_are_refused(searched: tuple[Path, 
     assert after[:3] == before and len(after) == 4  # the finished phases untouched, one more run
 
 
+@pytest.mark.slow
+def test_a_root_over_the_memory_budget_is_debugged_and_the_fix_hangs_under_it(
+        searched: tuple[Path, Path, str], tmp_path: Path) -> None:
+    _, cache, _ = searched
+    out = tmp_path / "search"
+    # the practitioner root needs 16 x 4 x 6 = 384 token slots; the heuristic's fixes halve one factor at a time:
+    # 8 x 4 x 6 = 192 still fails, 8 x 4 x 3 = 96 fits
+    code, output = zero_run(out, cache, "--iterations", "3", "--memory-budget", "100")
+    assert code == 0, output
+    n0, n1, n2 = json.loads((out / "tree.json").read_text())["nodes"]
+    assert n0["status"] == "failed" and n0["failure"].startswith("memory")
+    assert (n1["kind"], n1["status"], n1["pruned"]) == ("debug", "failed", True)  # the debug chain, cut off
+    assert (n2["kind"], n2["status"], n2["anchor"], n2["parent"]) == ("debug", "completed", "n0", None)
+    assert (out / "report.html").exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--proposer", "oracle"], "unknown proposer 'oracle'; choose one of heuristic, llm"),
     (["--stopper", "never"], "unknown early stopper 'never'"),
