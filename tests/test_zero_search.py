@@ -132,6 +132,8 @@ def test_other_settings_against_an_existing_tree_are_refused_more_iterations_ext
     search(tmp_path / "a", iterations=4)
     with pytest.raises(InvalidArgument, match=r"seed=0, not seed=1"):
         search(tmp_path / "a", iterations=4, seed=1)
+    with pytest.raises(InvalidArgument, match=r"already holds 4 phases; .* iterations \(not 3\)"):
+        search(tmp_path / "a", iterations=3)
     extended, _ = search(tmp_path / "a", iterations=7)
     direct, _ = search(tmp_path / "b", iterations=7)
     assert extended.to_dict() == direct.to_dict()

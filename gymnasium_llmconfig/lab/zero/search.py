@@ -187,7 +187,8 @@ def _keep_trace(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def open_tree(path: Path, settings: SearchSettings) -> Tree:
-    """A fresh tree, or the saved one when its settings match (a larger ``iterations`` extends it)."""
+    """A fresh tree, or the saved one when its settings match (a larger ``iterations`` extends it, a smaller
+    one than it holds is refused: the file would claim a budget its nodes exceed)."""
     if not path.exists():
         return Tree(settings)
     tree = Tree.load(path)
@@ -198,6 +199,9 @@ def open_tree(path: Path, settings: SearchSettings) -> Tree:
         now = ", ".join(f"{k}={ours[k]!r}" for k in differ)
         raise InvalidArgument(f"{path} was searched with {was}, not {now}: rerun with the same settings "
                               "to resume it, or pass a new output directory")
+    if settings.iterations < len(tree.nodes):
+        raise InvalidArgument(f"{path} already holds {len(tree.nodes)} phases; ask for at least that many "
+                              f"iterations (not {settings.iterations}) to resume or extend it")
     tree.settings = settings
     return tree
 
