@@ -8,10 +8,13 @@ while its ``parent`` is ``None``; a debug child hangs under the failed node it f
 fix succeeds, moves next to the chain's oldest failed node (§3.2).
 
 Selection (App. D.3) starts at the root: the search's first phase, whose statistics are those of
-the whole live tree (N(root) = every unpruned node). At each node it compares its non-terminal
-children's UCT (eq. 5) with the virtual new child's (eq. 6), expands when the virtual child is
-strictly better and the node may still grow, and otherwise descends into the best child. Ties go
-to the existing child, and between children to the older one, so selection is deterministic.
+the whole live tree (N(root) = every unpruned node; its own Q is never needed, it has no siblings).
+Scratch phases are no second root: each competes as one more child of the node it was injected at,
+so its subtree's scores count in that node's and its ancestors' statistics, and selection reaches
+it by descending through them. At each node selection compares its non-terminal children's UCT
+(eq. 5) with the virtual new child's (eq. 6), expands when the virtual child is strictly better and
+the node may still grow (or when it has no open child), and otherwise descends into the best child.
+Ties go to the existing child, and between children to the older one: selection is deterministic.
 """
 
 from __future__ import annotations
