@@ -136,3 +136,10 @@ def test_settings_round_trip_and_bad_settings_say_what_to_fix() -> None:
         LivePhaseRunner(replace(SETTINGS, family="sort9"), Path("unused"))
     with pytest.raises(InvalidArgument, match="val_every must be >= 1"):
         LivePhaseRunner(replace(SETTINGS, val_every=0), Path("unused"))
+
+
+def test_a_task_that_cannot_be_set_up_is_a_failed_phase(tmp_path: Path) -> None:
+    tiny = replace(SETTINGS, family="sort1")  # 10 distinct prompts in all, 64 asked for
+    res = LivePhaseRunner(tiny, tmp_path).run("n0", PhaseSpec(None, 0, CFG, 2), None, None)
+    assert res.status == "failed" and res.trace == [] and res.cpu_seconds == 0.0
+    assert res.failure.startswith("CollectError: task family sort1 has fewer than 64 distinct train prompts")

@@ -131,18 +131,17 @@ class LivePhaseRunner:
         return self.out / "nodes" / node_id / "trace.jsonl"
 
     def _prepare(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Build (or read) the cached base once, and draw the splits (train by seed; val/test fixed)."""
+        """Draw the splits (train by seed; val/test fixed) and build (or read) the cached base, once."""
         if self._base is None or self._splits is None:
             from gymnasium_llmconfig.lab.grpo.base import build_base
             from gymnasium_llmconfig.lab.grpo.tasks import make_split, parse_family
 
             s = self.settings
-            cache = Path(s.cache_dir) if s.cache_dir else self.out / "base"
-            self._base = build_base(s.base_spec(), cache)
             family = parse_family(s.family)
             self._splits = {"train": make_split(family, "train", s.samples, seed=s.seed),
                             "val": make_split(family, "val", s.val_size),
                             "test": make_split(family, "test", s.test_size)}
+            self._base = build_base(s.base_spec(), Path(s.cache_dir) if s.cache_dir else self.out / "base")
         return self._base, self._splits
 
     def run(self, node_id: str, spec: PhaseSpec, stopper: EarlyStopper | None,
@@ -151,8 +150,13 @@ class LivePhaseRunner:
         import torch
 
         torch.set_num_threads(self.settings.threads)
-        wall, cpu = time.perf_counter(), time.process_time()
         out = _Phase(spec)
+        try:
+            self._prepare()  # the base and splits every phase shares: built once, not this phase's compute
+        except Exception as exc:
+            out.failure = f"{type(exc).__name__}: {exc}"
+            return out.result(0.0, 0.0)
+        wall, cpu = time.perf_counter(), time.process_time()
         need = memory_units(spec.config)
         if need > self.settings.memory_budget:
             out.failure = (f"memory: {need} token slots (batch {spec.config.batch_size} x rollouts "
