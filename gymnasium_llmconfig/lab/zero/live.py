@@ -4,7 +4,8 @@ A phase starts from the SFT-warmed base policy (from scratch) or from a parent's
 ``resume_step`` with *weights only*: a fresh optimizer and a fresh data order derived from the node,
 as §3.3 resumes "only the model weights, reinitializing optimizer state and dataloader position".
 The KL reference is always the base. Every step streams one JSON line to
-``<out>/nodes/<node>/trace.jsonl``; every ``val_every`` steps and at the end the phase is validated,
+``<out>/nodes/<node>/trace.jsonl`` (global step, App. F.1's metrics, generated tokens, seconds, and
+``val`` on validation steps); every ``val_every`` steps and at the end the phase is validated,
 a checkpoint saved (``<out>/checkpoints/<node>/step<k>.safetensors``, the resume choices of its
 children) and the early stopper asked (§3.5). Test accuracy is measured only at a new best
 validation, reported and never used for a decision (Table 1's "test at the best validation step").
@@ -21,11 +22,16 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gymnasium_llmconfig.errors import InvalidArgument
+from gymnasium_llmconfig.lab.grpo.run import BaseSpec
+from gymnasium_llmconfig.lab.grpo.tasks import Problem, make_split, parse_family
 from gymnasium_llmconfig.lab.zero.space import RANGES, memory_units
 from gymnasium_llmconfig.lab.zero.types import EarlyStopper, PhaseProgress, PhaseResult, PhaseSpec
+
+if TYPE_CHECKING:
+    from gymnasium_llmconfig.lab.grpo.trainer import GRPOTrainer
 
 #: The SFT warm-up of the base, as the shipped GRPO sweep's (``tables/grpo/sweep.yaml``): trained until
 #: it solves 30% of the validation problems, like paper 000's instruct starting point.
@@ -83,18 +89,14 @@ class LiveSettings:
             raise InvalidArgument(f"unknown live setting(s) {unknown}; known: {sorted(known)}")
         return cls(**raw)
 
-    def base_spec(self) -> Any:
+    def base_spec(self) -> BaseSpec:
         """The base policy this environment starts from (cached by its key in ``cache_dir``)."""
-        from gymnasium_llmconfig.lab.grpo.run import BaseSpec
-
         return BaseSpec(self.family, f"L{self.n_layer}D{self.d_model}H{self.n_head}", self.n_layer, self.d_model,
                         self.n_head, val_size=self.val_size, test_size=self.test_size,
                         max_new_tokens=RANGES["max_response_length"][1], **SFT)
 
     def validate(self) -> None:
         """One clear message for a setting no phase could run with."""
-        from gymnasium_llmconfig.lab.grpo.tasks import parse_family
-
         family = parse_family(self.family)
         top = RANGES["max_response_length"][1]
         if family.max_answer_len + 1 > top:
@@ -122,7 +124,7 @@ class LivePhaseRunner:
         settings.validate()
         self.settings, self.out = settings, Path(out_dir)
         self._base: dict[str, Any] | None = None
-        self._splits: dict[str, Any] | None = None
+        self._splits: dict[str, list[Problem]] | None = None
 
     def checkpoint(self, node_id: str, step: int) -> Path:
         return self.out / "checkpoints" / node_id / f"step{step}.safetensors"
@@ -130,11 +132,10 @@ class LivePhaseRunner:
     def trace_path(self, node_id: str) -> Path:
         return self.out / "nodes" / node_id / "trace.jsonl"
 
-    def _prepare(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _prepare(self) -> tuple[dict[str, Any], dict[str, list[Problem]]]:
         """Draw the splits (train by seed; val/test fixed) and build (or read) the cached base, once."""
         if self._base is None or self._splits is None:
-            from gymnasium_llmconfig.lab.grpo.base import build_base
-            from gymnasium_llmconfig.lab.grpo.tasks import make_split, parse_family
+            from gymnasium_llmconfig.lab.grpo.base import build_base  # torch: only when a phase runs
 
             s = self.settings
             family = parse_family(s.family)
@@ -219,7 +220,7 @@ class LivePhaseRunner:
                         out.stop_reason = decision.reason
                         return
 
-    def _validate(self, node_id: str, trainer: Any, splits: dict[str, Any], out: _Phase) -> float:
+    def _validate(self, node_id: str, trainer: GRPOTrainer, splits: dict[str, list[Problem]], out: _Phase) -> float:
         """Validate, checkpoint, and measure test at a new best validation (reported, never decided on)."""
         step = trainer.step_index
         score = round(trainer.evaluate(splits["val"]), 5)
