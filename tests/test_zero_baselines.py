@@ -33,8 +33,10 @@ def test_methods_and_ablation_switches():
 
 def test_static_configs():
     assert baselines.static_configs("practitioner", 16, 0) == [space.PRACTITIONER]
-    assert baselines.static_configs("grid", 16, 0) == space.grid_configs()
-    assert baselines.static_configs("grid", 3, 7) == space.grid_configs()[:3]  # fixed order, seed-free
+    grid = baselines.static_configs("grid", 16, 7)
+    assert sorted(map(repr, grid)) == sorted(map(repr, space.grid_configs()))  # the whole grid, once each
+    assert grid != space.grid_configs() and grid == baselines.static_configs("grid", 16, 7)  # shuffled, by seed
+    assert baselines.static_configs("grid", 3, 7) == grid[:3]
     a, b = baselines.static_configs("random", 4, 1), baselines.static_configs("random", 4, 1)
     assert a == b and len(set(a)) == 4 and a != baselines.static_configs("random", 4, 2)
     with pytest.raises(InvalidArgument, match="not a static baseline"):
@@ -56,4 +58,4 @@ def test_run_static_writes_parentless_nodes_and_resumes(tmp_path):
     more = FakeRunner(tmp_path)
     nodes = list(baselines.run_static("grid", tmp_path, more, Settings(iterations=3), steps=4).nodes.values())
     assert [c[0] for c in more.calls] == ["t2"] and len(nodes) == 3
-    assert nodes[2].config == space.grid_configs()[2].to_dict()
+    assert nodes[2].config == baselines.static_configs("grid", 3, Settings().seed)[2].to_dict()

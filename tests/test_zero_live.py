@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from agents.llm.backend import BackendUnavailable
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.grpo.policy import read_metadata
 from gymnasium_llmconfig.lab.zero.live import LivePhaseRunner, LiveSettings
@@ -97,6 +98,19 @@ def test_the_stopper_is_asked_after_each_validation_but_the_last(runner: LivePha
     stopped = runner.run("n3", PhaseSpec(None, 0, CFG, 6), stop, root)
     assert stopped.status == "early-stopped" and stopped.stop_reason == "stub at 2"
     assert [x["step"] for x in stopped.trace] == [1, 2] and stopped.checkpoints == [2]
+
+
+class _EndpointDown:
+    name = "down"
+
+    def decide(self, running: PhaseProgress, best: PhaseResult | None) -> StopDecision:
+        raise BackendUnavailable("the stopper's endpoint at http://127.0.0.1:9 is down")
+
+
+def test_an_unreachable_llm_stopper_is_not_the_phases_failure(runner: LivePhaseRunner, root: PhaseResult) -> None:
+    """The search must see the endpoint error (one message, tree kept), not record a failed phase."""
+    with pytest.raises(BackendUnavailable, match=r"endpoint at http://127\.0\.0\.1:9 is down"):
+        runner.run("n8", PhaseSpec(None, 0, CFG, 6), _EndpointDown(), root)
 
 
 def test_memory_over_budget_fails_before_training(runner: LivePhaseRunner) -> None:

@@ -2,7 +2,8 @@
 
 Static baselines run one from-scratch training run per iteration with a fixed config and no early
 stopping (App. B.2: "each trial runs to completion"): the practitioner default once, the grid's
-configs in a fixed order, random search's seeded draws. Each writes the search's ``tree.json`` shape
+configs in an order shuffled by the seed (a fixed low-to-high LR order would make grid look worse
+than it is at equal compute), random search's seeded draws. Each writes the search's ``tree.json`` shape
 (every node parentless, kind ``scratch``), so the analysis and the reports read every method alike,
 and resumes the same way: a rerun skips the trials already recorded. The ablations (§4.5) are
 LLMZero itself with one :class:`SearchSettings` switch off; :data:`ABLATIONS` is the one place that
@@ -50,11 +51,13 @@ def search_settings(method: str, base: SearchSettings) -> SearchSettings:
 
 def static_configs(method: str, iterations: int, seed: int) -> list[PhaseConfig]:
     """The trials of a static baseline, in run order: at most ``iterations`` (the practitioner runs once, the
-    grid has :func:`space.grid_configs`'s 16), random's drawn from ``Random(seed)``."""
+    grid has :func:`space.grid_configs`'s 16, shuffled by ``Random(seed)``), random's drawn from ``Random(seed)``."""
     if method == "practitioner":
         return [space.PRACTITIONER]
     if method == "grid":
-        return space.grid_configs()[:iterations]
+        grid = space.grid_configs()
+        random.Random(seed).shuffle(grid)
+        return grid[:iterations]
     if method == "random":
         rng = random.Random(seed)
         return [space.sample_config(rng) for _ in range(iterations)]
@@ -92,7 +95,7 @@ def run_static(method: str, out_dir: Path, runner: PhaseRunner, settings: Search
 def describe(method: str) -> dict[str, str]:
     """What a method is, for the comparison's summary and report."""
     if method in STATIC:
-        return {"kind": "static", "what": {"grid": "App. E.1 LR x batch-size grid, fixed order",
+        return {"kind": "static", "what": {"grid": "App. E.1 LR x batch-size grid, order shuffled by seed",
                                            "random": "App. B.2-shaped random configs, seeded",
                                            "practitioner": "one run of the practitioner default"}[method]}
     what = "LLMZero" if method == "llmzero" else f"LLMZero with {next(iter(ABLATIONS[method]))} off"

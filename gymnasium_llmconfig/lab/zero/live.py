@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agents.llm.backend import BackendUnavailable
 from gymnasium_llmconfig.errors import InvalidArgument
 from gymnasium_llmconfig.lab.grpo.run import BaseSpec
 from gymnasium_llmconfig.lab.grpo.tasks import Problem, make_split, parse_family
@@ -168,6 +169,8 @@ class LivePhaseRunner:
         else:
             try:
                 self._train(node_id, spec, stopper, best, out)
+            except BackendUnavailable:
+                raise  # the LLM stopper's endpoint is down: not the phase's fault; the search keeps its tree
             except Exception as exc:  # any failure is the phase's outcome, for the debug step (§3.2)
                 out.failure = f"{type(exc).__name__}: {exc}"
         return out.result(time.process_time() - cpu, time.perf_counter() - wall)

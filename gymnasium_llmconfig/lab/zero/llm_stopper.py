@@ -13,10 +13,9 @@ import re
 
 from agents.llm.backend import ChatBackend
 from gymnasium_llmconfig.lab.zero.prompts import STOPPER_SYSTEM, stopper_prompt
+from gymnasium_llmconfig.lab.zero.stopper import MIN_STEPS
 from gymnasium_llmconfig.lab.zero.types import PhaseProgress, PhaseResult, StopDecision
 
-#: App. G.2 never stops before step 10 of ~60-step phases; scaled to our ~24-step phases as stopper.py does.
-MIN_STEPS = 8
 _DECISION = re.compile(r"DECISION\W{0,6}(CONTINUE|STOP)\b", re.IGNORECASE)
 _REASON = re.compile(r"REASON\W{0,6}(.*?)(?=DECISION|\Z)", re.IGNORECASE | re.DOTALL)
 

@@ -29,18 +29,22 @@ def recent_slope(validations: list[tuple[int, float]], window: int) -> float:
     return sum((s - mx) * (v - my) for s, v in pts) / sxx if sxx else 0.0
 
 
+#: The phase's own steps before any stopper may judge it (App. G.2's "current step >= 10" for phases of
+#: 20-60 steps; ours run 24 validated every 6, so 12: two validations, enough for a slope).
+MIN_STEPS = 12
+
+
 class ExtrapolationStopper:
     """Stops a phase when ``max(phase best, last + max(slope, 0) * steps left) + z * SE < best score``.
 
-    ``min_steps`` counts the phase's own steps (G.2's "current step >= 10" for phases of 20-60 steps; ours
-    run 24 validated every 6, so 12: two validations, enough for a slope); ``SE = sqrt(p (1 - p) / val_size)``
+    ``min_steps`` counts the phase's own steps (:data:`MIN_STEPS`); ``SE = sqrt(p (1 - p) / val_size)``
     at the incumbent's score ``p`` (``val_size`` as :class:`~.live.LiveSettings`'); ``window`` validations
     give the slope. Without a best phase there is nothing to lose to: continue.
     """
 
     name = "extrapolation"
 
-    def __init__(self, min_steps: int = 12, val_size: int = 256, z: float = 1.0, window: int = 3) -> None:
+    def __init__(self, min_steps: int = MIN_STEPS, val_size: int = 256, z: float = 1.0, window: int = 3) -> None:
         if min_steps < 0 or val_size < 1 or z < 0 or window < 2:
             raise InvalidArgument(f"ExtrapolationStopper needs min_steps >= 0, val_size >= 1, z >= 0 and window >= 2; "
                                   f"got min_steps={min_steps}, val_size={val_size}, z={z}, window={window}")
