@@ -77,14 +77,15 @@ def test_a_root_over_the_memory_budget_is_debugged_and_the_fix_hangs_under_it(
         searched: tuple[Path, Path, str], tmp_path: Path) -> None:
     _, cache, _ = searched
     out = tmp_path / "search"
-    # the practitioner root needs 16 x 4 x 6 = 384 token slots; the heuristic's fixes halve one factor at a time:
-    # 8 x 4 x 6 = 192 still fails, 8 x 4 x 3 = 96 fits
+    # the practitioner root needs 16 x 4 x 6 = 384 token slots; the heuristic's fix reads the budget off the
+    # failure and shrinks the batch (most room above its minimum 4) to 100 // (4 x 6) = 4: 96 slots fit
     code, output = zero_run(out, cache, "--iterations", "3", "--memory-budget", "100")
     assert code == 0, output
     n0, n1, n2 = json.loads((out / "tree.json").read_text())["nodes"]
     assert n0["status"] == "failed" and n0["failure"].startswith("memory")
-    assert (n1["kind"], n1["status"], n1["pruned"]) == ("debug", "failed", True)  # the debug chain, cut off
-    assert (n2["kind"], n2["status"], n2["anchor"], n2["parent"]) == ("debug", "completed", "n0", None)
+    assert (n1["kind"], n1["status"], n1["anchor"], n1["parent"]) == ("debug", "completed", "n0", None)
+    assert (n1["config"]["batch_size"], n1["config"]["rollouts"], n1["config"]["max_response_length"]) == (4, 4, 6)
+    assert (n2["kind"], n2["parent"]) == ("evolve", "n1")  # the fix is a live node the search builds on
     assert (out / "report.html").exists()
 
 

@@ -282,3 +282,16 @@ def test_llm_images_attach_a_png_of_the_curves():
     url = content[1]["image_url"]["url"]
     assert url.startswith("data:image/png;base64,")
     assert base64.b64decode(url.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_memory_shrinks_the_factor_with_most_room_until_the_budget_fits() -> None:
+    from gymnasium_llmconfig.lab.zero.proposer import fit_memory
+
+    raw = {"batch_size": 16, "rollouts": 4, "max_response_length": 6}
+    # room over the minima (4, 2, 2): batch 4, rollouts 2, length 3 -> batch to 100 // (4 x 6) = 4: 96 <= 100
+    assert fit_memory(raw, 100) == {"batch_size": 4, "rollouts": 4, "max_response_length": 6}
+    # budget 30: batch 4 (96), then length (room 3) to max(2, 30 // 16 = 1) = 2 (32), then rollouts to 30 // 8 = 3
+    assert fit_memory(raw, 30) == {"batch_size": 4, "rollouts": 3, "max_response_length": 2}
+    # below what the minima allow: everything at its minimum, the runner will say so again
+    assert fit_memory(raw, 1) == {"batch_size": 4, "rollouts": 2, "max_response_length": 2}
+    assert raw == {"batch_size": 16, "rollouts": 4, "max_response_length": 6}  # the input is not changed

@@ -38,6 +38,23 @@ PERTURBABLE = ("lr", "kl_coef", "temperature", "clip_low", "clip_high", "max_res
 FROM_ZERO_SHARE = 0.05
 MEMORY_FACTORS = ("batch_size", "rollouts", "max_response_length")
 _DIVERGED = re.compile(r"diverg|non-finite|\b(nan|inf)\b")
+#: The live runner's memory failure names the budget (``... > budget 2048; lower ...``).
+_BUDGET = re.compile(r"budget (\d+)")
+
+
+def fit_memory(raw: dict[str, Any], budget: int) -> dict[str, Any]:
+    """Shrink the memory factors, the one with the most room above its minimum first, until
+    ``batch x rollouts x length <= budget`` (or every factor is at its minimum): one debug child fixes an
+    out-of-memory failure instead of a chain of halvings."""
+    raw = dict(raw)
+    while raw["batch_size"] * raw["rollouts"] * raw["max_response_length"] > budget:
+        room = {k: raw[k] / space.RANGES[k][0] for k in MEMORY_FACTORS if raw[k] > space.RANGES[k][0]}
+        if not room:
+            break
+        name = max(room, key=lambda k: room[k])
+        others = raw["batch_size"] * raw["rollouts"] * raw["max_response_length"] // raw[name]
+        raw[name] = max(space.RANGES[name][0], min(raw[name] - 1, budget // others))
+    return raw
 
 
 def _scaled(name: str, value: Any, factor: float) -> Any:
@@ -82,7 +99,8 @@ class HeuristicProposer:
     """Rules from the diagnosis to directed changes, first match wins; otherwise a symmetric perturbation.
 
     Debug mode reads the failure text: out of memory -> shrink the memory factor with the most room
-    above its minimum; divergence -> the divergence fix (lower lr and grad_clip, raise kl_coef);
+    above its minimum, then (:func:`fit_memory`) until the phase fits the budget the failure names;
+    divergence -> the divergence fix (lower lr and grad_clip, raise kl_coef);
     anything else -> lower lr. Otherwise, in this order: a diverged step -> the divergence fix; a KL
     spike -> raise kl_coef, lower lr; a reward or entropy collapse -> lower lr, raise temperature; high
     truncation -> raise max_response_length; noisy rewards -> raise rollouts or batch_size (equal odds;
@@ -108,6 +126,9 @@ class HeuristicProposer:
             diagnosis += "; perturb " + ", ".join(f"{k} x{f:.3g}" for k, f in perturbed.items())
         for name, factor in moves.items():
             raw[name] = _scaled(name, raw[name], factor)
+        budget = _BUDGET.search(ctx.parent_result.failure) if ctx.mode == "debug" and ctx.parent_result else None
+        if budget is not None:
+            raw = fit_memory(raw, int(budget.group(1)))
         config, clamped = space.clamp_config(raw)
         return Proposal(config=config, resume_step=default_checkpoint(ctx), steps=ctx.default_steps,
                         diagnosis=diagnosis, changes=changes_between(ctx.parent_config, config),
