@@ -78,10 +78,20 @@ def run(args: argparse.Namespace, methods: str, seeds: int, out: Path) -> None:
                   f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
                   f"wall {wall / 60:.1f} min (this invocation), training CPU {cpu / 3600:.2f} h over all jobs.  ",
                   f"Figures: `{out}/*.png` and the self-contained `{out}/report.html`.", ""]
-        body = [line for line in (out / "report.md").read_text().splitlines()[1:] if not line.startswith("![")]
         args.results.parent.mkdir(parents=True, exist_ok=True)
+        body = [figure_beside(line, out, args.results) for line in (out / "report.md").read_text().splitlines()[1:]]
         args.results.write_text("\n".join(header + body) + "\n")
         print(f"wrote {args.results}")
+
+
+def figure_beside(line: str, out: Path, results: Path) -> str:
+    """A report line; an image line's PNG is copied beside ``results`` (prefixed by its stem) and relinked."""
+    if not line.startswith("![") or not line.endswith(".png)"):
+        return line
+    alt, name = line[2:-1].split("](")
+    target = f"{results.stem}_{name}"
+    shutil.copyfile(out / name, results.parent / target)
+    return f"![{alt}]({target})"
 
 
 if __name__ == "__main__":

@@ -141,3 +141,13 @@ def test_an_unreachable_llm_endpoint_stops_with_one_message_and_keeps_the_tree(
     assert code == 2 and output.count("error:") == 1
     assert "could not reach the chat endpoint" in output and "keeps its 1 finished phase(s)" in output
     assert len(json.loads((out / "tree.json").read_text())["nodes"]) == 1
+
+
+def test_a_missing_dependency_is_one_message_with_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else real(name, *a))
+    code, output = zero_run(tmp_path / "search", tmp_path / "cache")
+    assert code == 2 and "llmconfig zero needs scipy, not installed here" in output
+    assert "pip install 'gymnasium-llmconfig[bench]'" in output and not (tmp_path / "search").exists()

@@ -25,6 +25,23 @@ zero_app = typer.Typer(
 )
 
 
+#: What the live phases (torch, safetensors checkpoints), the reports (matplotlib) and the intervals (scipy)
+#: import; ``compare`` fans out on Ray too. All come with the ``bench`` extra.
+STACK = ("torch", "safetensors", "matplotlib", "scipy")
+
+
+def require_stack(modules: tuple[str, ...]) -> None:
+    """One message naming every missing module and the extra that installs them, before any work."""
+    import importlib.util
+
+    from gymnasium_llmconfig.errors import InvalidArgument
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InvalidArgument(f"llmconfig zero needs {', '.join(missing)}, not installed here. "
+                              "Fix: pip install 'gymnasium-llmconfig[bench]'")
+
+
 @zero_app.callback()
 def _group() -> None:
     """LLMZero: search multi-stage GRPO schedules over live training runs (paper 003)."""
@@ -56,6 +73,7 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Search a multi-stage GRPO schedule: a tree of live training phases (paper 003, Algorithm 1)."""
+    require_stack(STACK)
     from gymnasium_llmconfig.lab.zero.run import run_zero, zero_run
 
     plan = zero_run(out, iterations=iterations, seed=seed, proposer=proposer, stopper=stopper,
@@ -121,6 +139,7 @@ def compare_command(
     threads: Annotated[int, typer.Option(min=1, help="Torch threads per job.")] = LiveSettings.threads,
 ) -> None:
     """Compare LLMZero with static baselines and its ablations over seeds (paper 003 §4), with intervals."""
+    require_stack((*STACK, "ray"))
     from dataclasses import replace
 
     from gymnasium_llmconfig.lab.zero import report
