@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gymnasium_llmconfig.errors import InvalidArgument
+from gymnasium_llmconfig.lab.zero.answers import nearest_checkpoint
 from gymnasium_llmconfig.lab.zero.settings import SearchSettings
 from gymnasium_llmconfig.lab.zero.tree import Tree
 from gymnasium_llmconfig.lab.zero.types import (
@@ -81,11 +82,6 @@ class _Plan:
     resume_requested: int | None
 
 
-def _snap(want: int, checkpoints: list[int]) -> int:
-    """The saved step nearest to ``want`` (the earlier one on a tie)."""
-    return min(checkpoints, key=lambda step: (abs(step - want), step))
-
-
 def _from_proposal(kind: NodeKind, at: NodeRecord, resume_from: NodeRecord | None, proposal: Proposal,
                    settings: SearchSettings) -> _Plan:
     """Turn a proposal into a phase: resume from one of ``resume_from``'s checkpoints or from scratch."""
@@ -94,7 +90,7 @@ def _from_proposal(kind: NodeKind, at: NodeRecord, resume_from: NodeRecord | Non
     if kind == "scratch" or proposal.resume_step is None or not saved:
         spec = PhaseSpec(parent=None, resume_step=0, config=proposal.config, steps=steps)
         return _Plan(kind, spec, at.id, at.id, proposal, None)
-    step = _snap(proposal.resume_step, saved)
+    step = nearest_checkpoint(proposal.resume_step, saved)
     spec = PhaseSpec(parent=resume_from.id, resume_step=step, config=proposal.config, steps=steps)  # type: ignore[union-attr]
     return _Plan(kind, spec, at.id, at.id, proposal, None if step == proposal.resume_step else proposal.resume_step)
 
