@@ -25,6 +25,23 @@ zero_app = typer.Typer(
 )
 
 
+# Options both commands take (one declaration each, so their help and bounds cannot drift apart).
+Proposer = Annotated[str, typer.Option(help="Who proposes each phase: heuristic or llm.")]
+Stopper = Annotated[str, typer.Option(help="Early stopper: extrapolation, llm or none.")]
+AgentArgs = Annotated[list[str] | None, typer.Option(
+    help="Proposer/stopper option key=value, e.g. backend=openai, model=..., base_url=...; repeatable.")]
+Family = Annotated[str, typer.Option(help="GRPO task family.")]
+Steps = Annotated[int, typer.Option(min=1, help="Steps of a search phase (the root's and the proposer's default).")]
+ValEvery = Annotated[int, typer.Option(min=1, help="Validate and checkpoint every k steps.")]
+Samples = Annotated[int, typer.Option(min=1, help="Training problems.")]
+ValSize = Annotated[int, typer.Option(min=1, help="Validation problems.")]
+TestSize = Annotated[int, typer.Option(min=1, help="Test problems (reported only).")]
+MemoryBudget = Annotated[int, typer.Option(min=1, help="Token slots a phase may use: batch x rollouts x length; "
+                                                       "above it a phase fails.")]
+CacheDir = Annotated[str, typer.Option(help="Where the SFT-warmed base is cached (default: OUT/base).")]
+Threads = Annotated[int, typer.Option(min=1, help="Torch threads per phase.")]
+
+
 #: What the live phases (torch, safetensors checkpoints), the reports (matplotlib) and the intervals (scipy)
 #: import; ``compare`` fans out on Ray too. All come with the ``bench`` extra.
 STACK = ("torch", "safetensors", "matplotlib", "scipy")
@@ -50,26 +67,20 @@ def _group() -> None:
 @zero_app.command("run")
 def run(
     iterations: Annotated[int, typer.Option(min=1, help="Phases to run, the root included (paper: 16).")] = 16,
-    proposer: Annotated[str, typer.Option(help="Who proposes each phase: heuristic or llm.")] = "heuristic",
-    agent_arg: Annotated[list[str] | None, typer.Option(
-        help="Proposer/stopper option key=value, e.g. backend=openai, model=..., base_url=...; repeatable.")] = None,
-    stopper: Annotated[str, typer.Option(help="Early stopper: extrapolation, llm or none.")] = "extrapolation",
+    proposer: Proposer = "heuristic",
+    agent_arg: AgentArgs = None,
+    stopper: Stopper = "extrapolation",
     seed: Annotated[int, typer.Option(help="Seed of the search and of every phase's data order.")] = 0,
     out: Annotated[Path, typer.Option(help="Search directory; rerunning with it resumes.")] = Path("runs/zero"),
-    family: Annotated[str, typer.Option(help="GRPO task family.")] = LiveSettings.family,
-    steps: Annotated[int, typer.Option(min=1, help="Steps of the root phase and the proposer's default.")]
-    = LiveSettings.default_steps,
-    val_every: Annotated[int, typer.Option(min=1, help="Validate and checkpoint every k steps.")]
-    = LiveSettings.val_every,
-    samples: Annotated[int, typer.Option(min=1, help="Training problems.")] = LiveSettings.samples,
-    val_size: Annotated[int, typer.Option(min=1, help="Validation problems.")] = LiveSettings.val_size,
-    test_size: Annotated[int, typer.Option(min=1, help="Test problems (reported only).")] = LiveSettings.test_size,
-    memory_budget: Annotated[int, typer.Option(min=1, help="Token slots a phase may use: batch x rollouts x "
-                                                           "length; above it a phase fails.")]
-    = LiveSettings.memory_budget,
-    cache_dir: Annotated[str, typer.Option(help="Where the SFT-warmed base is cached (default: OUT/base).")]
-    = LiveSettings.cache_dir,
-    threads: Annotated[int, typer.Option(min=1, help="Torch threads per phase.")] = LiveSettings.threads,
+    family: Family = LiveSettings.family,
+    steps: Steps = LiveSettings.default_steps,
+    val_every: ValEvery = LiveSettings.val_every,
+    samples: Samples = LiveSettings.samples,
+    val_size: ValSize = LiveSettings.val_size,
+    test_size: TestSize = LiveSettings.test_size,
+    memory_budget: MemoryBudget = LiveSettings.memory_budget,
+    cache_dir: CacheDir = LiveSettings.cache_dir,
+    threads: Threads = LiveSettings.threads,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Search a multi-stage GRPO schedule: a tree of live training phases (paper 003, Algorithm 1)."""
@@ -118,25 +129,20 @@ def compare_command(
         help="Local Ray workers, one job each (0: one by one in this process; default: every core).")] = None,
     address: Annotated[str | None, typer.Option(help="An existing Ray cluster ('auto' or host:port).")] = None,
     iterations: Annotated[int, typer.Option(min=1, help="Phases (search) or trials (static) per job.")] = 16,
-    proposer: Annotated[str, typer.Option(help="Search proposer: heuristic or llm.")] = "heuristic",
-    stopper: Annotated[str, typer.Option(help="Search early stopper: extrapolation, llm or none.")] = "extrapolation",
-    agent_arg: Annotated[list[str] | None, typer.Option(
-        help="Proposer/stopper option key=value (backend=openai, model=..., base_url=...); repeatable.")] = None,
-    family: Annotated[str, typer.Option(help="GRPO task family.")] = LiveSettings.family,
-    steps: Annotated[int, typer.Option(min=1, help="Steps of a search phase.")] = LiveSettings.default_steps,
+    proposer: Proposer = "heuristic",
+    stopper: Stopper = "extrapolation",
+    agent_arg: AgentArgs = None,
+    family: Family = LiveSettings.family,
+    steps: Steps = LiveSettings.default_steps,
     full_steps: Annotated[int, typer.Option(min=1, help="Steps of one static baseline run.")]
     = LiveSettings.full_steps,
-    val_every: Annotated[int, typer.Option(min=1, help="Validate and checkpoint every k steps.")]
-    = LiveSettings.val_every,
-    samples: Annotated[int, typer.Option(min=1, help="Training problems.")] = LiveSettings.samples,
-    val_size: Annotated[int, typer.Option(min=1, help="Validation problems.")] = LiveSettings.val_size,
-    test_size: Annotated[int, typer.Option(min=1, help="Test problems (reported only).")] = LiveSettings.test_size,
-    memory_budget: Annotated[int, typer.Option(min=1, help="Token slots a phase may use: batch x rollouts x "
-                                                           "length; above it a phase fails.")]
-    = LiveSettings.memory_budget,
-    cache_dir: Annotated[str, typer.Option(help="Where the SFT-warmed base is cached (default: OUT/base).")]
-    = LiveSettings.cache_dir,
-    threads: Annotated[int, typer.Option(min=1, help="Torch threads per job.")] = LiveSettings.threads,
+    val_every: ValEvery = LiveSettings.val_every,
+    samples: Samples = LiveSettings.samples,
+    val_size: ValSize = LiveSettings.val_size,
+    test_size: TestSize = LiveSettings.test_size,
+    memory_budget: MemoryBudget = LiveSettings.memory_budget,
+    cache_dir: CacheDir = LiveSettings.cache_dir,
+    threads: Threads = LiveSettings.threads,
 ) -> None:
     """Compare LLMZero with static baselines and its ablations over seeds (paper 003 §4), with intervals."""
     require_stack((*STACK, "ray"))
