@@ -51,3 +51,18 @@ def test_bad_input_is_refused_before_any_work(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (out / "base").exists() and not any(out.rglob("tree.json"))
+
+
+def test_the_stoppers_noise_estimate_uses_the_runs_validation_size(tmp_path, monkeypatch):
+    """As in ``zero run``: the extrapolation stopper's SE is over --val-size problems, unless an agent-arg says."""
+    from gymnasium_llmconfig.lab.zero import compare
+
+    seen = {}
+    monkeypatch.setattr(compare, "compare", lambda *a, **kw: seen.update(kw) or {"methods": []})
+    result = runner.invoke(app, ["zero", "compare", "--out", str(tmp_path / "cmp"), *TINY])
+    assert result.exit_code == 0, result.output
+    assert seen["stopper_args"]["val_size"] == 32 and seen["proposer_args"] is seen["stopper_args"]
+    result = runner.invoke(app, ["zero", "compare", "--out", str(tmp_path / "cmp"), *TINY,
+                                 "--agent-arg", "val_size=64"])
+    assert result.exit_code == 0, result.output
+    assert seen["stopper_args"]["val_size"] == 64

@@ -151,14 +151,14 @@ def compare_command(
     from gymnasium_llmconfig.lab.zero import report
     from gymnasium_llmconfig.lab.zero.compare import compare, prepare_base
     from gymnasium_llmconfig.lab.zero.factory import make_proposer, make_stopper
-    from gymnasium_llmconfig.lab.zero.run import parse_agent_args
+    from gymnasium_llmconfig.lab.zero.run import agent_args_for, parse_agent_args
     from gymnasium_llmconfig.lab.zero.settings import SearchSettings
 
     live = replace(LiveSettings(), family=family, default_steps=steps, full_steps=full_steps, val_every=val_every,
                    samples=samples, val_size=val_size, test_size=test_size, memory_budget=memory_budget,
                    cache_dir=cache_dir or str(out / "base"), threads=threads)
     live.validate()
-    args = parse_agent_args(agent_arg or [])
+    args = agent_args_for(live, parse_agent_args(agent_arg or []))
     make_proposer(proposer, args)  # a bad proposer, stopper or agent arg is refused before any work
     make_stopper(stopper, args)
     search = SearchSettings(iterations=iterations, default_steps=live.default_steps).to_dict()

@@ -34,6 +34,12 @@ def parse_agent_args(items: Sequence[str]) -> dict[str, Any]:
     return parse(items, ["zero"])["zero"]
 
 
+def agent_args_for(live: LiveSettings, args: dict[str, Any]) -> dict[str, Any]:
+    """The options the proposer and stopper factories get: ``args``, over what the live phases fix. The
+    extrapolation stopper's noise estimate needs the validation set's size (its SE, App. G.2 made numeric)."""
+    return {"val_size": live.val_size, **args}
+
+
 @dataclass(frozen=True)
 class ZeroRun:
     """One ``zero run`` invocation: where, the search's and the live phases' settings, the agents."""
@@ -77,8 +83,7 @@ def run_zero(run: ZeroRun, progress: Callable[[NodeRecord], None] | None = None)
     if run.live.seed != run.search.seed or run.live.default_steps != run.search.default_steps:
         raise InvalidArgument("the live and search settings disagree on seed or default_steps; set them once")
     run.live.validate()
-    # the extrapolation stopper's noise estimate needs the validation set's size (its SE, App. G.2 made numeric)
-    args = {"val_size": run.live.val_size, **(run.agent_args or {})}
+    args = agent_args_for(run.live, run.agent_args or {})
     proposer = make_proposer(run.proposer, args)
     stopper = make_stopper(run.stopper, args)
     _check_resumable(run)
