@@ -8,6 +8,9 @@ The same N episodes (the smoke suite's test pairs: shipped Micro envs, no data n
 N = the largest batch) are played by :class:`RolloutEngine` one at a time (batch of one)
 and then in lockstep batches of B. Rows sample with their own seeds, so both modes
 generate (nearly) the same tokens and the ratio is the speed-up of batching alone.
+Episodes of the same env share their prompt, as the G rollouts of a GRPO sample do, so
+a batch prefills that prompt once; the last rows turn off that shared prefill and the
+per-episode KV cache across turns to show what each buys.
 Tokens/s counts generated tokens over wall time, prefill included. The GRPO step is
 one eq. 2 forward/backward over 4 rollouts (with the reference policy's forward for
 the KL) plus the optimizer step.
@@ -57,16 +60,21 @@ def main() -> None:
                                     reuse_cache=reuse) for reuse in (True, False)}
     engines[True].play(specs[:1])  # warm-up
 
-    def timed(batch: int, reuse: bool = True) -> dict:
+    def timed(batch: int, reuse: bool = True, share: bool = True) -> dict:
+        backend.min_shared_prefix = 256 if share else 0
         start = time.perf_counter()
         rollouts = [r for i in range(0, len(specs), batch) for r in engines[reuse].play(specs[i:i + batch])]
         wall = time.perf_counter() - start
         generated = sum(sum(r.reply_tokens) for r in rollouts)
-        print(f"B={batch} kv_reuse={reuse}: {generated} tokens in {wall:.1f} s", file=sys.stderr, flush=True)
-        return {"batch": batch, "kv_reuse": reuse, "episodes": len(rollouts), "generated_tokens": generated,
+        print(f"B={batch} kv_reuse={reuse} shared_prefill={share}: {generated} tokens in {wall:.1f} s",
+              file=sys.stderr, flush=True)
+        return {"batch": batch, "kv_reuse": reuse, "shared_prefill": share, "episodes": len(rollouts),
+                "generated_tokens": generated,
                 "wall_s": round(wall, 2), "tokens_per_s": round(generated / wall, 1), "rollouts": rollouts}
 
     rows = [timed(1), *(timed(b) for b in batches)]
+    if not args.quick:
+        rows.append(timed(max(batches), share=False))  # what prefilling a shared prompt once buys
     if args.budget > 1 and not args.quick:
         rows.append(timed(max(batches), reuse=False))  # what reusing the KV cache across turns buys
     for row in rows[1:]:
@@ -113,12 +121,13 @@ def markdown(result: dict) -> str:
         f"up to {result['max_new_tokens']} new tokens per turn, smoke-suite test pairs"
         f"{'' if result['demos'] else ' without demonstrations'}.",
         "",
-        "| lockstep batch B | KV cache kept across turns | episodes | generated tokens | wall s | tokens/s "
-        "| speed-up vs B=1 |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| lockstep batch B | shared prompt prefilled once | KV cache kept across turns | episodes "
+        "| generated tokens | wall s | tokens/s | speed-up vs B=1 |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in result["rollouts"]:
-        lines.append(f"| {row['batch']} | {'yes' if row['kv_reuse'] else 'no'} | {row['episodes']} | "
+        shared = "-" if row["batch"] == 1 else "yes" if row["shared_prefill"] else "no"
+        lines.append(f"| {row['batch']} | {shared} | {'yes' if row['kv_reuse'] else 'no'} | {row['episodes']} | "
                      f"{row['generated_tokens']} | {row['wall_s']} | {row['tokens_per_s']} | "
                      f"{row.get('speedup', 1.0)} |")
     g = result["grpo"]

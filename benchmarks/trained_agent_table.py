@@ -5,7 +5,8 @@
 For every agent in the given result directories (``DIR=LABEL`` renames the agents of DIR to LABEL,
 so two runs of ``llm-prompt`` with different models stay apart): execution and unique-config rates (mean over
 episodes), and normalized regret at each budget as the leaderboard reports it (per seed: envs
-averaged within a task, then tasks; mean ± std over seeds), over the envs every directory shares.
+averaged within a task, then tasks; mean ± std over seeds), over the envs every directory shares
+(``--tasks`` keeps only some tasks), then each agent's regret per task.
 ``--quick`` builds the table from a tiny in-process leaderboard (used by the test suite).
 """
 
@@ -28,9 +29,10 @@ def _rows(spec: str) -> list[Any]:
     return [replace(r, agent=label) for r in rows] if label else rows
 
 
-def table(result_dirs: Sequence[str]) -> str:
-    """Markdown rows (agent, exec rate, unique rate, regret at each budget) over the shared envs."""
-    per_dir = [_rows(str(d)) for d in result_dirs]
+def table(result_dirs: Sequence[str], tasks: Sequence[str] | None = None) -> str:
+    """Markdown rows (agent, exec rate, unique rate, regret at each budget) over the shared envs (of ``tasks``),
+    then each agent's regret per task (mean over budgets), which shows where an overall number comes from."""
+    per_dir = [[r for r in _rows(str(d)) if tasks is None or r.task in tasks] for d in result_dirs]
     rows = [row for group in per_dir for row in group]
     if not rows:
         raise SystemExit(f"no episodes in {', '.join(map(str, result_dirs))}")
@@ -50,7 +52,21 @@ def table(result_dirs: Sequence[str]) -> str:
         exec_rate = sum(r.execution_rate for r in mine) / len(mine)
         unique = sum(r.unique_config_rate for r in mine) / len(mine)
         lines.append(f"| {agent} | {len(mine)} | {exec_rate:.3f} | {unique:.3f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nEnvs ({len(envs)}): " + ", ".join(f"`{e}`" for e in sorted(envs)) + "\n"
+    return ("\n".join(lines) + "\n\n" + per_task(rows) + f"\n\nEnvs ({len(envs)}): "
+            + ", ".join(f"`{e}`" for e in sorted(envs)) + "\n")
+
+
+def per_task(rows: Sequence[Any]) -> str:
+    """Normalized regret per agent and task, averaged over budgets (and seeds), with the envs per task."""
+    names = sorted({r.task for r in rows})
+    envs = {t: len({r.env_id for r in rows if r.task == t}) for t in names}
+    lines = ["| agent (regret, mean over budgets) | " + " | ".join(f"{t} ({envs[t]})" for t in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for agent in sorted({r.agent for r in rows}):
+        summary = metrics.summarize([r for r in rows if r.agent == agent])
+        tasks = summary[summary.level == "task"].groupby("name")["mean"].mean()
+        lines.append(f"| {agent} | " + " | ".join(f"{tasks[t]:.3f}" if t in tasks else "-" for t in names) + " |")
+    return "\n".join(lines)
 
 
 def _quick() -> str:
@@ -66,11 +82,12 @@ def _quick() -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dirs", nargs="*", help="result directories written by `llmconfig bench`, as DIR or DIR=LABEL")
+    parser.add_argument("--tasks", help="only these tasks, comma-separated (e.g. the ones whose prompts fit a model)")
     parser.add_argument("--quick", action="store_true", help="a tiny in-process leaderboard instead")
     args = parser.parse_args(argv)
     if not args.quick and not args.dirs:
         parser.error("give result directories, or --quick")
-    print(_quick() if args.quick else table(args.dirs))
+    print(_quick() if args.quick else table(args.dirs, args.tasks.split(",") if args.tasks else None))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from tiny_lm import tiny_lm
 
+import agents.llm.sampling as sampling
 from agents.llm.backend import generate_batch
 from agents.llm.hf import TransformersBackend
-from agents.llm.sampling import buckets
+from agents.llm.sampling import SharedPrefix, buckets, shared_prefixes
 
 CHATS = [
     [{"role": "user", "content": "short"}],
@@ -72,3 +75,62 @@ def test_backends_without_batching_fall_back_to_one_chat_at_a_time() -> None:
             return f"{messages[-1]['content']}:{seed}"
 
     assert generate_batch(Echo(), CHATS[:2], 8, 0.0, [4, 5]) == ["short:4", f"{CHATS[1][0]['content']}:5"]
+
+
+def test_shared_prefixes_by_hand() -> None:
+    p0, p1, p2, p3 = [1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 7], [1, 2, 3, 9], [8, 8, 8]
+    prompts = [p0, p1, p2, p3, list(p0)]
+    # sorted: p0 = p4 (share 6), p1 (shares 5 with p4), p2 (shares 3 with p1), p3 (shares nothing);
+    # p0 and p4 prefill once, cut one short of their length 6; p1 and p2 borrow its beginning
+    assert shared_prefixes(prompts, [True] * 5, 3) == [SharedPrefix(0, 5, {0: 5, 1: 5, 2: 3, 4: 5})]
+    assert shared_prefixes(prompts, [True] * 5, 4) == [SharedPrefix(0, 5, {0: 5, 1: 5, 4: 5})]
+    # a row that already has a cache (not eligible) takes no part
+    assert shared_prefixes(prompts, [True, True, True, True, False], 3) == [SharedPrefix(0, 5, {0: 5, 1: 5, 2: 3})]
+    assert shared_prefixes([p3, [8, 8, 9]], [True, True], 3) == []  # 2 tokens in common: below min_shared
+
+
+PROMPTS = st.lists(st.lists(st.integers(0, 2), min_size=1, max_size=8), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PROMPTS, st.integers(1, 4), st.data())
+def test_every_shared_prefix_is_a_true_beginning_of_its_rows(prompts, min_shared, data) -> None:
+    eligible = data.draw(st.lists(st.booleans(), min_size=len(prompts), max_size=len(prompts)))
+    shares = shared_prefixes(prompts, eligible, min_shared)
+    for share in shares:
+        assert len(share.rows) > 1 and eligible[share.source]
+        assert min_shared <= share.length < len(prompts[share.source])
+        for row, length in share.rows.items():
+            assert eligible[row] and sum(row in other.rows for other in shares) == 1
+            assert min_shared <= length <= share.length and length < len(prompts[row])
+            assert prompts[row][:length] == prompts[share.source][:length]
+
+
+@settings(max_examples=200, deadline=None)
+@given(PROMPTS, st.integers(1, 4))
+def test_chat_prompts_share_the_longest_beginning_they_have_in_common(prompts, min_shared) -> None:
+    prompts = [[*p, 9] for p in prompts]  # a common last token, as the assistant header: no prompt begins another
+    lengths = {row: length for share in shared_prefixes(prompts, [True] * len(prompts), min_shared)
+               for row, length in share.rows.items()}
+    for row, mine in enumerate(prompts):
+        most = max((min(sampling._common_length(mine, q), len(mine) - 1)
+                    for k, q in enumerate(prompts) if k != row), default=0)
+        assert lengths.get(row, 0) == (most if most >= min_shared else 0)
+
+
+def test_rows_with_a_common_beginning_are_prefilled_once_and_reply_as_alone(backend, monkeypatch) -> None:
+    from agents.llm.chat_format import prompt_ids
+
+    base = [{"role": "system", "content": "sys " * 40}, {"role": "user", "content": "lr and batch size " * 20}]
+    chats = [base, [*base[:1], {"role": "user", "content": base[1]["content"] + "budget 3"}], base]
+    prompts = [prompt_ids(backend.tokenizer, chat) for chat in chats]
+    prefilled: list[int] = []
+    plain = sampling.prefill
+    monkeypatch.setattr(sampling, "prefill", lambda model, ids: prefilled.append(len(ids)) or plain(model, ids))
+    args = dict(max_new_tokens=[10] * 3, temperature=0.0, seeds=[None] * 3, stop_ids=backend.turns.stop_ids,
+                pad_id=int(backend.tokenizer.pad_token_id))
+    shared = sampling.sample(backend.model, prompts, min_shared=32, **args)
+    assert prefilled == [len(prompts[0]) - 1]  # one forward pass for the three rows' common beginning
+    alone = [sampling.sample(backend.model, [p], min_shared=0, **{**args, "max_new_tokens": [10], "seeds": [None]})[0]
+             for p in prompts]
+    assert shared == alone

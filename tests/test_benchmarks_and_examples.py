@@ -81,6 +81,11 @@ def test_leaderboard_l2h_quick(tmp_path: Path) -> None:
 def test_trained_agent_table_quick() -> None:
     out = run_script("benchmarks/trained_agent_table.py", "--quick").stdout
     assert "| random | 4 | 1.000 | 1.000 |" in out and "T=2" in out and "`LLMConfig-Micro-M-D750K-v0`" in out
+    cells = out.split("| random | 4 | 1.000 | 1.000 | ")[1].split("\n")[0].rstrip(" |").split(" | ")
+    overall = [float(c.split(" ")[0]) for c in cells]
+    task_line = next(line for line in out.splitlines() if line.startswith("| random | ") and line.count("|") == 3)
+    assert "| Micro (1) |" in out  # one task: its mean over budgets is the mean of the overall row's budgets
+    assert float(task_line.split("|")[2]) == pytest.approx(sum(overall) / len(overall), abs=1e-3)
 
 
 @pytest.mark.slow  # loading the GGUF model dominates (~45 s on 2 shared cores)

@@ -49,6 +49,11 @@ def test_scripted_teacher_ends_at_the_best_config_with_env_observations(budget: 
     calls = [json.loads(m["content"].split("\n")[-1])["arguments"] for m in messages[2::2]]
     assert _best(PAIR.target) in calls and len({json.dumps(c) for c in calls}) == budget
     assert "lower-fidelity" in messages[2]["content"]  # the first rationale cites the demonstrations
+    for k, reply in enumerate(messages[2::2]):
+        reasoning, call = reply["content"].split("\n")
+        assert json.dumps(json.loads(call)["arguments"])[1:-1] not in reasoning  # values only in the call
+        if k:  # later turns cite the feedback: the previous trial's result and the best trial
+            assert reasoning.startswith(f"Trial {k} gave ") and "The best so far is " in reasoning
 
 
 class HintFollower:

@@ -92,6 +92,8 @@ class TransformersBackend:
         self.max_context_tokens = int(max_context_tokens) if max_context_tokens else limit
         #: rows and padded prompt tokens per generation bucket (lower them when memory is short).
         self.max_batch_rows, self.max_batch_tokens = 16, 65536
+        #: prompts sharing a beginning this long are prefilled once (0: never share).
+        self.min_shared_prefix = 256
         #: prompt_tokens, completion_tokens and seconds of the last ``generate`` call.
         self.last_usage: dict[str, float] = {}
         #: prompts that did not fit in the context (their reply is empty: invalid output).
@@ -138,6 +140,7 @@ class TransformersBackend:
                 temperature=float(temperature or 0.0), seeds=[seeds[i] for i in live],
                 stop_ids=self.turns.stop_ids, pad_id=int(self.tokenizer.pad_token_id), caches=slots,
                 max_rows=self.max_batch_rows, max_batch_tokens=self.max_batch_tokens,
+                min_shared=self.min_shared_prefix,
             )
         except RuntimeError as exc:
             hint = " Fix: fewer episodes per batch (a smaller batch or --rollout-batch)." if "memory" in str(

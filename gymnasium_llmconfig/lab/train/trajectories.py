@@ -107,36 +107,34 @@ def rationale(card: Any, space_text: Callable[[Mapping[str, Any]], str], infos: 
               proposal: Mapping[str, Any], final: bool) -> str:
     """A short reasoning that cites the demonstrations (first turn) or the feedback so far (later turns).
 
-    It explains the teacher's choice in the terms the prompt gives the model: the
-    lower-fidelity results, the best result so far, and the budget left.
+    It explains the teacher's choice in the terms the prompt gives the model (the
+    lower-fidelity results, the best trial so far, the budget left) and refers to
+    configurations by their rank or trial number instead of restating them: the call
+    that follows carries the values, and a reply that repeats a 17-weight mixture
+    three times teaches a small model to ramble rather than to call.
     """
     text = space_text(proposal)
     if not infos:
         demos = [d for d in card.demonstrations if d.configs]
         if not demos:
-            return f"There are no lower-fidelity results to transfer, so I start from a central configuration: {text}."
-        top = demos[0].configs[0]
-        lines = [f"The lower-fidelity runs ({demos[0].fidelity.name}) did best with {space_text(top[0])} "
-                 f"({_fmt(top[1])})."]
-        if len(demos) > 1:
-            lines.append(f"At {demos[1].fidelity.name} the best was {space_text(demos[1].configs[0][0])}.")
-        same = any(space_text(c) == text for d in demos for c, _ in d.configs[:1])
-        lines.append("Optima move little between nearby fidelities, so I start with that configuration: " + text
-                     if same else
-                     "The optimum shifts with scale, so I extrapolate the trend to this fidelity and run " + text)
-        return " ".join(lines) + "."
+            return "There are no lower-fidelity results to transfer, so I start from a central configuration."
+        same = [rank for rank, (c, _) in enumerate(demos[0].configs, start=1) if space_text(c) == text]
+        best = f"The best lower-fidelity result ({demos[0].fidelity.name}) is {_fmt(demos[0].configs[0][1])}."
+        if same:
+            return f"{best} Optima move little between nearby fidelities, so I start from its #{same[0]} configuration."
+        return f"{best} The optimum shifts with scale, so I extrapolate its top configurations to this fidelity."
     name = infos[-1].get("metric_name") or "the metric"
-    scored = [i for i in infos if i.get("metric") is not None]
     last = infos[-1]
     parts = []
     if last.get("metric") is not None:
-        parts.append(f"The last trial gave {name} {_fmt(last['metric'])}.")
-    if scored:
-        parts.append(f"The best so far is {_fmt(last['best_metric'])} with {space_text(last['best_config'])}.")
+        parts.append(f"Trial {len(infos)} gave {name} {_fmt(last['metric'])}.")
+    if last.get("best_metric") is not None:
+        trial = next((k for k, i in enumerate(infos, start=1) if i.get("metric") == last["best_metric"]), None)
+        parts.append(f"The best so far is {_fmt(last['best_metric'])}" + (f" (trial {trial})." if trial else "."))
     left = int(last.get("budget_left") or 0)
-    why = ("This is the last trial, so I run the configuration I expect to be best"
-           if final or left <= 1 else "I try an untried configuration near the best results so far")
-    return " ".join(parts) + f" {why}: {text}."
+    why = ("This is the last trial, so I run the configuration I expect to be best."
+           if final or left <= 1 else f"{left} trials left: I try an untried configuration near the best results.")
+    return " ".join([*parts, why])
 
 
 def play_scripted(env: gymnasium.Env, agent: Any, spec: EpisodeSpec, generator: str) -> dict[str, Any]:
