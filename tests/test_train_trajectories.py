@@ -148,3 +148,20 @@ def test_cli_writes_trajectories_and_refuses_bad_input(tmp_path: Path) -> None:
         result = runner.invoke(app, ["train", "trajectories", *args, "--out", str(tmp_path / "x"), "--no-progress"])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_reply_that_copies_a_demonstration_names_it_at_its_best_rank() -> None:
+    (record,) = traj.ScriptedTeacher("topk", SMOKE).trajectories([EpisodeSpec.from_pair(PAIR, 3, seed=0)])
+    card = gymnasium.make(PAIR.target, budget=3, demos=list(PAIR.demos)).unwrapped.card
+    space = card.space
+    cited = 0
+    for reply in record["messages"][2::2]:
+        reasoning, call = reply["content"].split("\n")
+        text = space.canonical_text(json.loads(call)["arguments"])
+        places = sorted((rank, k) for k, d in enumerate(card.demonstrations)
+                        for rank, (config, _) in enumerate(d.configs, start=1) if space.canonical_text(config) == text)
+        if places:  # topk replays demonstrations: the reply says which line it copies, at its best rank
+            rank, k = places[0]
+            assert f"the #{rank} configuration of the {card.demonstrations[k].fidelity.name} results" in reasoning
+            cited += 1
+    assert cited >= 2

@@ -103,26 +103,39 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _demo_source(card: Any, space_text: Callable[[Mapping[str, Any]], str], text: str) -> str | None:
+    """Where the prompt shows ``text`` among the demonstrations: "the #k configuration of the F results",
+    at its best rank (a config several demo envs share is cited where it ranks highest, then the first shown)."""
+    places = [(rank, k, demo.fidelity.name) for k, demo in enumerate(card.demonstrations)
+              for rank, (config, _) in enumerate(demo.configs, start=1) if space_text(config) == text]
+    if not places:
+        return None
+    rank, _, fidelity = min(places)
+    return f"the #{rank} configuration of the {fidelity} results"
+
+
 def rationale(card: Any, space_text: Callable[[Mapping[str, Any]], str], infos: Sequence[Mapping[str, Any]],
               proposal: Mapping[str, Any], final: bool) -> str:
     """A short reasoning that cites the demonstrations (first turn) or the feedback so far (later turns).
 
     It explains the teacher's choice in the terms the prompt gives the model (the
     lower-fidelity results, the best trial so far, the budget left) and refers to
-    configurations by their rank or trial number instead of restating them: the call
-    that follows carries the values, and a reply that repeats a 17-weight mixture
-    three times teaches a small model to ramble rather than to call.
+    configurations by their place in the prompt (demonstration rank, trial number)
+    instead of restating them: the call that follows carries the values. A reply that
+    names the demonstration it copies is something a small model can learn to do
+    (find that line, copy it); one that repeats a 17-weight mixture three times
+    teaches it to ramble, and "an untried configuration near the best" without a
+    source teaches it to repeat the last one.
     """
-    text = space_text(proposal)
+    source = _demo_source(card, space_text, space_text(proposal))
     if not infos:
         demos = [d for d in card.demonstrations if d.configs]
         if not demos:
             return "There are no lower-fidelity results to transfer, so I start from a central configuration."
-        same = [rank for rank, (c, _) in enumerate(demos[0].configs, start=1) if space_text(c) == text]
         best = f"The best lower-fidelity result ({demos[0].fidelity.name}) is {_fmt(demos[0].configs[0][1])}."
-        if same:
-            return f"{best} Optima move little between nearby fidelities, so I start from its #{same[0]} configuration."
-        return f"{best} The optimum shifts with scale, so I extrapolate its top configurations to this fidelity."
+        if source:
+            return f"{best} Optima move little between nearby fidelities, so I start from {source}."
+        return f"{best} The optimum shifts with scale, so I extrapolate the top configurations to this fidelity."
     name = infos[-1].get("metric_name") or "the metric"
     last = infos[-1]
     parts = []
@@ -132,8 +145,12 @@ def rationale(card: Any, space_text: Callable[[Mapping[str, Any]], str], infos: 
         trial = next((k for k, i in enumerate(infos, start=1) if i.get("metric") == last["best_metric"]), None)
         parts.append(f"The best so far is {_fmt(last['best_metric'])}" + (f" (trial {trial})." if trial else "."))
     left = int(last.get("budget_left") or 0)
-    why = ("This is the last trial, so I run the configuration I expect to be best."
-           if final or left <= 1 else f"{left} trials left: I try an untried configuration near the best results.")
+    if source:
+        why = f"{left} trial(s) left: I run {source}, not tried yet."
+    elif final or left <= 1:
+        why = "This is the last trial, so I run the configuration I expect to be best."
+    else:
+        why = f"{left} trials left: I try an untried configuration near the best results."
     return " ".join([*parts, why])
 
 
