@@ -116,7 +116,10 @@ class RolloutEngine:
         env_kwargs: passed to ``gymnasium.make`` (``on_invalid``, ``top_k``, ...).
         model_name: the model named in the episode records (default: the backend's).
         reuse_cache: keep each episode's keys/values between turns (local backends), so a turn
-            prefills only the env's feedback, not the whole conversation again.
+            prefills only the env's feedback. Off by default: on this project's CPU it was slower
+            (62 s against 41 s for 16 two-turn episodes, ``benchmarks/rollout_speed.py``) than
+            re-prefilling, because the backend already prefills the prompt beginning that a batch's
+            episodes share once per turn, and copying and re-padding per-episode caches costs more.
     """
 
     def __init__(
@@ -129,7 +132,7 @@ class RolloutEngine:
         most_similar: bool = False,
         env_kwargs: Mapping[str, Any] | None = None,
         model_name: str | None = None,
-        reuse_cache: bool = True,
+        reuse_cache: bool = False,
     ):
         self.backend = backend
         self.max_new_tokens = int(max_new_tokens)
