@@ -32,7 +32,13 @@ def _rows(spec: str) -> list[Any]:
 def table(result_dirs: Sequence[str], tasks: Sequence[str] | None = None) -> str:
     """Markdown rows (agent, exec rate, unique rate, regret at each budget) over the shared envs (of ``tasks``),
     then each agent's regret per task (mean over budgets), which shows where an overall number comes from."""
-    per_dir = [[r for r in _rows(str(d)) if tasks is None or r.task in tasks] for d in result_dirs]
+    per_dir = [_rows(str(d)) for d in result_dirs]
+    if tasks is not None:
+        known = {r.task for group in per_dir for r in group}
+        if unknown := sorted(set(tasks) - known):
+            raise SystemExit(f"--tasks: {', '.join(unknown)} not in these results; "
+                             f"they hold {', '.join(sorted(known))}")
+        per_dir = [[r for r in group if r.task in tasks] for group in per_dir]
     rows = [row for group in per_dir for row in group]
     if not rows:
         raise SystemExit(f"no episodes in {', '.join(map(str, result_dirs))}")
@@ -41,9 +47,10 @@ def table(result_dirs: Sequence[str], tasks: Sequence[str] | None = None) -> str
     budgets = sorted({r.budget for r in rows})
     lines = ["| agent | episodes | exec rate | unique rate | " + " | ".join(f"T={b}" for b in budgets) + " |",
              "|---|---|---|---|" + "---|" * len(budgets)]
-    for agent in sorted({r.agent for r in rows}):
-        mine = [r for r in rows if r.agent == agent]
-        summary = metrics.summarize(mine)
+    by_agent = {agent: [r for r in rows if r.agent == agent] for agent in sorted({r.agent for r in rows})}
+    summaries = {agent: metrics.summarize(mine) for agent, mine in by_agent.items()}
+    for agent, mine in by_agent.items():
+        summary = summaries[agent]
         overall = summary[summary.level == "overall"].set_index("budget")
         cells = []
         for b in budgets:
@@ -52,18 +59,18 @@ def table(result_dirs: Sequence[str], tasks: Sequence[str] | None = None) -> str
         exec_rate = sum(r.execution_rate for r in mine) / len(mine)
         unique = sum(r.unique_config_rate for r in mine) / len(mine)
         lines.append(f"| {agent} | {len(mine)} | {exec_rate:.3f} | {unique:.3f} | " + " | ".join(cells) + " |")
-    return ("\n".join(lines) + "\n\n" + per_task(rows) + f"\n\nEnvs ({len(envs)}): "
+    return ("\n".join(lines) + "\n\n" + per_task(rows, summaries) + f"\n\nEnvs ({len(envs)}): "
             + ", ".join(f"`{e}`" for e in sorted(envs)) + "\n")
 
 
-def per_task(rows: Sequence[Any]) -> str:
-    """Normalized regret per agent and task, averaged over budgets (and seeds), with the envs per task."""
+def per_task(rows: Sequence[Any], summaries: dict[str, Any]) -> str:
+    """Normalized regret per agent and task, averaged over budgets (and seeds), with the envs per task;
+    ``summaries`` are each agent's :func:`metrics.summarize` of ``rows``."""
     names = sorted({r.task for r in rows})
     envs = {t: len({r.env_id for r in rows if r.task == t}) for t in names}
     lines = ["| agent (regret, mean over budgets) | " + " | ".join(f"{t} ({envs[t]})" for t in names) + " |",
              "|---|" + "---|" * len(names)]
-    for agent in sorted({r.agent for r in rows}):
-        summary = metrics.summarize([r for r in rows if r.agent == agent])
+    for agent, summary in summaries.items():
         tasks = summary[summary.level == "task"].groupby("name")["mean"].mean()
         lines.append(f"| {agent} | " + " | ".join(f"{tasks[t]:.3f}" if t in tasks else "-" for t in names) + " |")
     return "\n".join(lines)

@@ -167,3 +167,19 @@ def test_grpo_landscape_quick() -> None:
     out = run_script("benchmarks/grpo_landscape.py", "--quick").stdout
     assert "best config per fidelity" in out and "mean accuracy by lr" in out and "LLMConfig" not in out
     assert "Add3-N256-E8" in out and "min of run time in all" in out
+
+
+def test_trained_agent_table_names_an_unknown_task(tmp_path: Path) -> None:
+    import importlib.util
+
+    from gymnasium_llmconfig.lab.leaderboard.runner import AgentSpec, BenchmarkPlan, run_benchmark
+
+    spec = importlib.util.spec_from_file_location("trained_agent_table", REPO / "benchmarks/trained_agent_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plan = BenchmarkPlan(suite="smoke", agents=[AgentSpec("random", {})], budgets=[1], seeds=[0],
+                         envs=["LLMConfig-Micro-M-D750K-v0"])
+    run_benchmark(plan, tmp_path, workers=0, progress=False)
+    assert "| Micro (1) |" in module.table([str(tmp_path)], ["Micro"])
+    with pytest.raises(SystemExit, match="--tasks: Foo not in these results; they hold Micro"):
+        module.table([str(tmp_path)], ["Micro", "Foo"])
